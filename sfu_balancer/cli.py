@@ -1,0 +1,2 @@
+def main() -> None:
+    raise SystemExit("sfu-balancer: not built yet")
