@@ -1,0 +1,118 @@
+"""The pending-load ledger: the cure for stale-stats herding.
+
+Rules:
+- ``add`` charges a placement's forecast cost to its bridge at once.
+- The charge stays until ``settle`` sees a report from that bridge measured at least
+  ``rampup_s`` after the placement (media takes that long to ramp up and show in reports).
+  Until then, reports alone would hide the placement and every join of the interval would
+  herd onto the same "idle" bridge (jicofo#1298: 58 of 92 burst joins on one bridge).
+- Entries also remember when they were placed, so ``recent_counts`` can give Jicofo's
+  "endpoints placed in the last 20 s" count; an entry is dropped only once it is both settled
+  and older than ``recent_window_s``.
+- Rows (replicas) never interact. Bridge indices are columns of the fleet view; ``-1`` (no
+  bridge) is ignored on ``add``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .load import FloatArray, IntArray
+
+
+class PendingLedger:
+    def __init__(
+        self,
+        replicas: int,
+        bridges: int,
+        rampup_s: float = 20.0,
+        recent_window_s: float = 20.0,
+    ) -> None:
+        if replicas < 1:
+            raise ValueError(f"ledger: replicas must be >= 1, got {replicas}")
+        if bridges < 0:
+            raise ValueError(f"ledger: bridges must be >= 0, got {bridges}")
+        if not rampup_s >= 0:
+            raise ValueError(f"ledger: rampup_s must be >= 0, got {rampup_s}")
+        if not recent_window_s >= 0:
+            raise ValueError(f"ledger: recent_window_s must be >= 0, got {recent_window_s}")
+        self.replicas = replicas
+        self.bridges = bridges
+        self.rampup_s = float(rampup_s)
+        self.recent_window_s = float(recent_window_s)
+        self._row = np.zeros(0, dtype=np.int64)
+        self._bridge = np.zeros(0, dtype=np.int64)
+        self._cost = np.zeros((0, 3), dtype=np.float64)
+        self._placed_at = np.zeros(0, dtype=np.float64)
+        self._settled = np.zeros(0, dtype=np.bool_)
+        self._pending_cache: FloatArray | None = None
+
+    def __len__(self) -> int:
+        return int(self._row.size)
+
+    def add(self, rows: IntArray, bridges: IntArray, costs: FloatArray, now: float) -> None:
+        """Charge ``costs`` (N, 3) to ``bridges`` (N,) in ``rows`` (N,), placed at ``now``."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        bridges = np.asarray(bridges, dtype=np.int64).reshape(-1)
+        costs = np.asarray(costs, dtype=np.float64).reshape(-1, 3)
+        if not (rows.size == bridges.size == costs.shape[0]):
+            raise ValueError("ledger.add: rows, bridges and costs must have the same length")
+        keep = bridges >= 0
+        if np.any(bridges[keep] >= self.bridges) or np.any((rows < 0) | (rows >= self.replicas)):
+            raise ValueError("ledger.add: row or bridge index out of range")
+        if not keep.any():
+            return
+        self._row = np.concatenate([self._row, rows[keep]])
+        self._bridge = np.concatenate([self._bridge, bridges[keep]])
+        self._cost = np.concatenate([self._cost, costs[keep]])
+        self._placed_at = np.concatenate([self._placed_at, np.full(int(keep.sum()), now)])
+        self._settled = np.concatenate([self._settled, np.zeros(int(keep.sum()), np.bool_)])
+        self._pending_cache = None
+
+    def settle(self, measured_at: FloatArray, now: float) -> None:
+        """Clear charges that reports measured at ``measured_at`` (R, B) now show."""
+        if self._row.size == 0:
+            return
+        seen = measured_at[self._row, self._bridge] >= self._placed_at + self.rampup_s
+        newly = seen & ~self._settled
+        if newly.any():
+            self._settled = self._settled | newly
+            self._pending_cache = None
+        expired = self._settled & (self._placed_at <= now - self.recent_window_s)
+        if expired.any():
+            self._keep(~expired)
+
+    def forget_bridge(self, bridge: int) -> None:
+        """Drop every charge on ``bridge`` (it failed or left the fleet)."""
+        self._keep(self._bridge != bridge)
+
+    def resize(self, bridges: int) -> None:
+        """Grow the bridge axis (autoscaling adds columns; indices stay stable)."""
+        if bridges < self.bridges:
+            raise ValueError("ledger.resize: the bridge axis can only grow")
+        self.bridges = bridges
+        self._pending_cache = None
+
+    def pending(self) -> FloatArray:
+        """(R, B, 3) forecast load not yet visible in reports."""
+        if self._pending_cache is None:
+            total = np.zeros((self.replicas, self.bridges, 3), dtype=np.float64)
+            live = ~self._settled
+            np.add.at(total, (self._row[live], self._bridge[live]), self._cost[live])
+            self._pending_cache = total
+        return self._pending_cache
+
+    def recent_counts(self, now: float) -> FloatArray:
+        """(R, B) placements made in the last ``recent_window_s`` seconds."""
+        counts = np.zeros((self.replicas, self.bridges), dtype=np.float64)
+        recent = self._placed_at > now - self.recent_window_s
+        np.add.at(counts, (self._row[recent], self._bridge[recent]), 1.0)
+        return counts
+
+    def _keep(self, mask: np.ndarray) -> None:
+        self._row = self._row[mask]
+        self._bridge = self._bridge[mask]
+        self._cost = self._cost[mask]
+        self._placed_at = self._placed_at[mask]
+        self._settled = self._settled[mask]
+        self._pending_cache = None

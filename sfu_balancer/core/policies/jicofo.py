@@ -1,0 +1,44 @@
+"""A faithful baseline of Jicofo's default SingleBridgeSelectionStrategy (RESEARCH.md, Jitsi).
+
+Its rules, kept on purpose even where they hurt:
+- stress is CPU only (whole host CPU / 0.9 since Nov 2024); bandwidth is ignored;
+- corrected stress = reported + 0.01 × endpoints this selector placed in the last 20 s;
+- the least corrected stress in the participant's region wins, anywhere if the region is empty;
+- there is no overload filter: an overloaded bridge is still chosen when it is the least bad;
+- a room never leaves its first bridge (``splits = False``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..load import IntArray
+from ..model import CPU
+from .base import FleetView, PlacementRequest, Policy, pick_min, prefer_region
+from .registry import register_policy
+
+
+@register_policy
+@dataclass
+class JicofoSingle(Policy):
+    name = "jicofo_single"
+    splits = False
+    stress_per_recent_endpoint: float = 0.01
+    cpu_divisor: float = 0.9
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.stress_per_recent_endpoint, int | float)
+                and self.stress_per_recent_endpoint >= 0):
+            raise ValueError("jicofo_single: stress_per_recent_endpoint must be a number >= 0")
+        if not (isinstance(self.cpu_divisor, int | float) and self.cpu_divisor > 0):
+            raise ValueError("jicofo_single: cpu_divisor must be a number > 0")
+
+    def choose(
+        self, view: FleetView, request: PlacementRequest, rng: np.random.Generator
+    ) -> IntArray:
+        cpu_fraction = view.load[..., CPU] / view.capacity[None, :, CPU]
+        corrected = (cpu_fraction / self.cpu_divisor
+                     + self.stress_per_recent_endpoint * view.recent_placements)
+        return pick_min(corrected, prefer_region(view, request, request.eligible), rng)
