@@ -84,6 +84,8 @@ class PlacementRequest:
 
 def pick_min(score: FloatArray, mask: BoolArray, rng: np.random.Generator) -> IntArray:
     """Per row, the index of the smallest ``score`` within ``mask``; ties at random; -1 if empty."""
+    if mask.shape[1] == 0:
+        return np.full(mask.shape[0], NO_BRIDGE, dtype=np.int64)
     masked = np.where(mask, score, np.inf)
     best = masked.min(axis=1, keepdims=True)
     ties = mask & (masked == best)
@@ -94,6 +96,8 @@ def pick_min(score: FloatArray, mask: BoolArray, rng: np.random.Generator) -> In
 
 
 def pick_random(mask: BoolArray, rng: np.random.Generator) -> IntArray:
+    if mask.shape[1] == 0:
+        return np.full(mask.shape[0], NO_BRIDGE, dtype=np.int64)
     keys = np.where(mask, rng.random(mask.shape), 2.0)
     choice: IntArray = keys.argmin(axis=1).astype(np.int64)
     choice[~mask.any(axis=1)] = NO_BRIDGE

@@ -135,6 +135,8 @@ class RoundRobin(Policy):
         if self._cursor.shape != (view.replicas,):
             self.reset(view.replicas)
         bridges = view.bridges
+        if bridges == 0:
+            return np.full(view.replicas, NO_BRIDGE, dtype=np.int64)
         order = (np.arange(bridges)[None, :] - self._cursor[:, None]) % bridges
         score = np.where(request.eligible, order, bridges)
         choice: IntArray = score.argmin(axis=1).astype(np.int64)
