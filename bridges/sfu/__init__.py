@@ -1,0 +1,1 @@
+"""The SFU proper: rooms, publish/subscribe connections, RTP forwarder, relays."""
