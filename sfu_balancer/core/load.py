@@ -140,3 +140,33 @@ def join_cost(
     """Forecast load vector (..., B, 3) that one join adds to each candidate bridge."""
     egress, ingress = join_streams(local_members, total_members, room_bridges, costs.last_n)
     return costs.streams_to_load(egress, ingress)
+
+
+def _growth_table(alpha: float = 1.43, low: int = 2, high: int = 100) -> FloatArray:
+    """table[m] = expected further members of a room that has m members now, for sizes drawn
+    from the discrete Pareto P(N >= n) = (n/low)^-alpha on [low, high] (RESEARCH.md)."""
+    sizes = np.arange(high + 2, dtype=np.float64)
+    survival = np.where(sizes >= low, (np.maximum(sizes, low) / low) ** -alpha, 1.0)
+    survival[high + 1] = 0.0
+    pmf = survival[:-1] - survival[1:]  # pmf[n] = P(N = n), n = 0..high
+    pmf[:low] = 0.0
+    tail_mass = np.cumsum(pmf[::-1])[::-1]
+    tail_sum = np.cumsum((pmf * sizes[:-1])[::-1])[::-1]
+    table = np.zeros(high + 2, dtype=np.float64)
+    for m in range(high + 1):
+        k = max(m, low)
+        table[m] = max(tail_sum[k] / tail_mass[k] - m, 0.0) if tail_mass[k] > 0 else 0.0
+    return table
+
+
+GROWTH_TABLE = _growth_table()
+
+
+def growth_load(room_members: IntArray, costs: CostTable) -> FloatArray:
+    """(R, B, 3) forecast load of the room's expected growth if this join lands on each bridge."""
+    total_after = room_members.sum(axis=1, keepdims=True) + 1
+    extra = GROWTH_TABLE[np.minimum(total_after, GROWTH_TABLE.size - 1)]
+    local_after = room_members + 1
+    egress_now, ingress_now = room_streams(local_after, costs.last_n)
+    egress_later, ingress_later = room_streams(local_after + extra, costs.last_n)
+    return costs.streams_to_load(egress_later - egress_now, ingress_later - ingress_now)

@@ -69,10 +69,11 @@ def _move(
     request = PlacementRequest(
         eligible=eligible[None],
         cost=np.broadcast_to(portion_load, (1, bridges, 3)).copy(),
-        growth=np.zeros((1, bridges, 3)),
         region=np.array([-1]),
         room_members=np.zeros((1, bridges), dtype=np.int64),
         new_room=np.array([False]),
+        costs=costs,
+        expected_growth=np.zeros((1, bridges, 3)),  # a moved room has already grown
     )
     return int(policy.choose(moved_view, request, rng)[0])
 

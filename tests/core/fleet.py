@@ -48,7 +48,7 @@ def request(v: FleetView, *, eligible: np.ndarray | None = None, region: int = -
     return PlacementRequest(
         eligible=np.ones((r, b), bool) if eligible is None else np.asarray(eligible),
         cost=cost,
-        growth=np.zeros((r, b, 3)),
+        expected_growth=np.zeros((r, b, 3)),
         region=np.full(r, region, np.int64),
         room_members=np.zeros((r, b), np.int64),
         new_room=np.ones(r, bool),

@@ -69,10 +69,10 @@ class Balanced(Policy):
         self, view: FleetView, request: PlacementRequest, rng: np.random.Generator
     ) -> IntArray:
         expected = view.expected_load + request.cost
-        projected = np.max(expected / view.limit, axis=-1)
+        projected = np.max(expected * view.inverse_limit, axis=-1)
         stale_intervals = view.report_age / view.report_interval_s - self.stale_after_intervals
         uncertainty = self.age_penalty * np.maximum(stale_intervals, 0.0)
-        score = np.max((expected + self.headroom * request.growth) / view.limit, axis=-1)
+        score = np.max((expected + self.headroom * request.growth) * view.inverse_limit, axis=-1)
         score += uncertainty
 
         fits = request.eligible & (projected + uncertainty < 1.0)

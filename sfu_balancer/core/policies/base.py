@@ -17,11 +17,12 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ..load import FloatArray, IntArray, Thresholds
+from ..load import CostTable, FloatArray, IntArray, Thresholds, growth_load
 
 BoolArray = NDArray[np.bool_]
 NO_BRIDGE = -1
 DEFAULT_THRESHOLDS = Thresholds()
+DEFAULT_COSTS = CostTable()
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,14 @@ class FleetView:
         return result
 
     @cached_property
+    def inverse_limit(self) -> FloatArray:
+        """(B, 3) 1 / limit: stress = max(load * inverse_limit), a multiply being cheaper."""
+        result: FloatArray = 1.0 / self.limit
+        return result
+
+    @cached_property
     def reported_stress(self) -> FloatArray:
-        result: FloatArray = np.max(self.load / self.limit, axis=-1)
+        result: FloatArray = np.max(self.load * self.inverse_limit, axis=-1)
         return result
 
     @cached_property
@@ -66,7 +73,7 @@ class FleetView:
 
     @cached_property
     def expected_stress(self) -> FloatArray:
-        result: FloatArray = np.max(self.expected_load / self.limit, axis=-1)
+        result: FloatArray = np.max(self.expected_load * self.inverse_limit, axis=-1)
         return result
 
 
@@ -76,10 +83,19 @@ class PlacementRequest:
 
     eligible: BoolArray  # (R, B)
     cost: FloatArray  # (R, B, 3) forecast load this join adds to each bridge
-    growth: FloatArray  # (R, B, 3) forecast load of the room's expected further growth
     region: IntArray  # (R,) region code of the participant, -1 when unknown
     room_members: IntArray  # (R, B) members of this room per bridge
     new_room: BoolArray  # (R,) the room has no members yet
+    costs: CostTable = DEFAULT_COSTS
+    # (R, B, 3) forecast load of the room's further growth; None = derive from room_members.
+    expected_growth: FloatArray | None = None
+
+    @cached_property
+    def growth(self) -> FloatArray:
+        """Computed only for policies that reserve headroom (it costs a dozen array ops)."""
+        if self.expected_growth is not None:
+            return self.expected_growth
+        return growth_load(self.room_members, self.costs)
 
 
 def pick_min(score: FloatArray, mask: BoolArray, rng: np.random.Generator) -> IntArray:
@@ -89,8 +105,12 @@ def pick_min(score: FloatArray, mask: BoolArray, rng: np.random.Generator) -> In
     masked = np.where(mask, score, np.inf)
     best = masked.min(axis=1, keepdims=True)
     ties = mask & (masked == best)
+    if np.all(ties.sum(axis=1) == 1):
+        # Exactly one best bridge per row: no tie to break, so no randomness is drawn.
+        choice: IntArray = ties.argmax(axis=1).astype(np.int64)
+        return choice
     keys = np.where(ties, rng.random(score.shape), 2.0)
-    choice: IntArray = keys.argmin(axis=1).astype(np.int64)
+    choice = keys.argmin(axis=1).astype(np.int64)
     choice[~mask.any(axis=1)] = NO_BRIDGE
     return choice
 
