@@ -274,10 +274,10 @@ class RawSender:
 
     def send(self, data: bytes, rtp_timestamp: int, payload_len: int, ntp: int) -> bool:
         """Protect and send one media packet; update the sender's SR counters."""
-        if self._pair is None or self._nominated.get(1) is not self._pair:
-            if not self._refresh():
-                self._counters.dropped_out += 1
-                return False
+        stale = self._pair is None or self._nominated.get(1) is not self._pair
+        if stale and not self._refresh():
+            self._counters.dropped_out += 1
+            return False
         if self._udp.get_write_buffer_size() > MAX_WRITE_BUFFER:
             self._counters.dropped_out += 1
             return False

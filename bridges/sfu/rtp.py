@@ -116,7 +116,8 @@ class OutStream:
     def start(self, in_seq: int, in_ts: int, now: float) -> None:
         """Continue the output stream from input packet (``in_seq``, ``in_ts``) onwards."""
         seq = (self.max_seq + 1) & 0xFFFF
-        step = 1 if self.last_wall is None else max(1, int((now - self.last_wall) * self.clock_rate))
+        wall = self.last_wall
+        step = 1 if wall is None else max(1, int((now - wall) * self.clock_rate))
         self.seq_offset = (seq - in_seq) & 0xFFFF
         self.ts_offset = (self.last_ts + step - in_ts) & 0xFFFFFFFF
         self.first_seq = seq
@@ -155,7 +156,7 @@ class OutStream:
         return data, ts
 
     def repair(self, seq: int) -> bytes | None:
-        """The retransmission of output packet ``seq`` (RTX-wrapped if negotiated), if still kept."""
+        """The retransmission of output packet ``seq`` (RTX-wrapped if negotiated), if kept."""
         if self.history is None:
             return None
         data = self.history[seq & _HISTORY_MASK]

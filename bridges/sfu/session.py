@@ -46,8 +46,11 @@ OfferSink = Callable[[str, int, list[TrackInfo]], None]
 
 
 def bridge_config() -> RTCConfiguration:
-    # One ICE/DTLS transport per connection, whatever the number of m-lines.
-    return RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    # One ICE/DTLS transport per connection, whatever the number of m-lines. No STUN server:
+    # a bridge is reachable at its host addresses (aiortc would otherwise query Google's STUN
+    # server for every connection). MAX_BUNDLE also avoids an aiortc 1.16 answerer quirk that
+    # strands extra m-lines of one kind on a discarded transport under the balanced policy.
+    return RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE, iceServers=[])
 
 
 def restrict_codecs(transceiver: RTCRtpTransceiver) -> None:
@@ -165,7 +168,9 @@ class SubscribeSession:
         for key, source in desired.items():
             if key in carried:
                 continue
-            slot = next((s for s in self.slots if s.state == "free" and s.kind == source.kind), None)
+            slot = next(
+                (s for s in self.slots if s.state == "free" and s.kind == source.kind), None
+            )
             if slot is None:
                 transceiver = self.pc.addTransceiver(
                     adapter.silent_track(source.kind, f"{self.name}-{len(self.slots)}"),

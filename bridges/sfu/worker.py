@@ -15,6 +15,7 @@ from typing import Any
 from bridges.counters import TrafficCounters
 from bridges.sfu.room import RELAY_PREFIX, Participant, Relay, Room
 from bridges.sfu.sdp import BridgeError
+from bridges.sfu.session import OfferSink
 from sfu_balancer.wire import ErrorCode, Offer, TrackInfo
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class Worker:
         _check_id("room", room)
         _check_id("participant", participant)
         if participant.startswith(RELAY_PREFIX):
-            raise BridgeError(ErrorCode.MALFORMED, f"participant ids may not start {RELAY_PREFIX}")
+            raise BridgeError(ErrorCode.MALFORMED, f"ids may not start with {RELAY_PREFIX!r}")
         if self.draining and room not in self.rooms:
             raise BridgeError(ErrorCode.DRAINING, "this bridge is draining: no new rooms")
         r = self._room(room, create=True)
@@ -80,7 +81,7 @@ class Worker:
             session = p.session if p is not None else None
         if session is None:
             raise BridgeError(
-                ErrorCode.UNKNOWN_PARTICIPANT, f"no subscribe connection {participant!r} in {room!r}"
+                ErrorCode.UNKNOWN_PARTICIPANT, f"no subscription {participant!r} in {room!r}"
             )
         await session.answer(seq, sdp)
 
@@ -169,8 +170,9 @@ class Worker:
         if room.empty and self.rooms.get(room.name) is room:
             del self.rooms[room.name]
 
-    def _offer_sink(self, room: str, participant: str) -> Callable[[str, int, list[TrackInfo]], None]:
+    def _offer_sink(self, room: str, participant: str) -> OfferSink:
         def sink(sdp: str, seq: int, tracks: list[TrackInfo]) -> None:
-            self.on_offer(Offer(room=room, participant=participant, sdp=sdp, seq=seq, tracks=tracks))
+            offer = Offer(room=room, participant=participant, sdp=sdp, seq=seq, tracks=tracks)
+            self.on_offer(offer)
 
         return sink

@@ -18,6 +18,8 @@ import av
 import numpy as np
 from aiortc import (
     AudioStreamTrack,
+    RTCBundlePolicy,
+    RTCConfiguration,
     RTCPeerConnection,
     RTCSessionDescription,
     VideoStreamTrack,
@@ -71,7 +73,7 @@ class Publisher:
     """The publish side of a participant: offers, the bridge answers."""
 
     def __init__(self, *, video: bool = True, audio: bool = True, **video_args: Any) -> None:
-        self.pc = RTCPeerConnection()
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # loopback: no STUN
         self.video = SyntheticVideo(**video_args) if video else None
         if self.video is not None:
             self.pc.addTransceiver(self.video, direction="sendonly")
@@ -103,7 +105,13 @@ class Received:
 class Subscriber:
     """The subscribe side: answers the bridge's offers, decodes every video track."""
 
-    pc: RTCPeerConnection = field(default_factory=RTCPeerConnection)
+    # MAX_BUNDLE: with aiortc's default (balanced) an answerer given several m-lines of one kind
+    # in a single offer leaves the extra ones on a discarded transport (aiortc 1.16 quirk).
+    pc: RTCPeerConnection = field(
+        default_factory=lambda: RTCPeerConnection(
+            RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE, iceServers=[])
+        )
+    )
     video: dict[str, Received] = field(default_factory=lambda: defaultdict(Received))
     audio_frames: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     owner: dict[str, str] = field(default_factory=dict)  # mid -> participant ("" = idle)
@@ -162,13 +170,13 @@ class Subscriber:
 
 
 async def wait_for(
-    predicate: Callable[[], bool], timeout: float, what: str, step: float = 0.05
+    predicate: Callable[[], bool], limit_s: float, what: str, step: float = 0.05
 ) -> None:
-    """Poll ``predicate`` until true; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+    """Poll ``predicate`` until true; fail with ``what`` after ``limit_s`` seconds."""
+    deadline = time.monotonic() + limit_s
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            raise AssertionError(f"timed out after {limit_s:.0f} s waiting for {what}")
         await asyncio.sleep(step)
 
 
