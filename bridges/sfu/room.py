@@ -169,9 +169,11 @@ class Relay:
             name=f"{self.room.name}/{self.leg_id}", counters=self.room.counters,
             wants=lambda s: s.origin == "local", send_offer=sink,
         )
-        # An outgoing PC needs at least one m-line to offer: carry every local source, and if
-        # there is none yet, offer when the first one appears (relay_accept waits for it).
+        # An outgoing PC needs at least one m-line to offer. With no local source yet the reply
+        # carries an empty SDP, and the first real offer later travels as an `offer` message.
         self.session.update(self.room.sources.values())
+        if not any(s.origin == "local" for s in self.room.sources.values()):
+            first.set_result(("", 0))  # nothing to carry yet: the first offer comes as `offer`
         return await first
 
     async def accept_offer(self, offer_sdp: str) -> str:

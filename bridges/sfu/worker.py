@@ -36,6 +36,8 @@ class Worker:
         self.draining = False
         self.on_offer: OfferHandler = on_offer or (lambda offer: None)
         self._tasks: set[asyncio.Task[None]] = set()
+        self.emptied = asyncio.Event()  # set exactly while the bridge holds no room
+        self.emptied.set()
 
     # -- figures for stats --------------------------------------------------------------------
 
@@ -164,11 +166,14 @@ class Worker:
             if not create:
                 raise BridgeError(ErrorCode.UNKNOWN_ROOM, f"no room {name!r} on this bridge")
             room = self.rooms[name] = Room(name, self.counters, self.spawn)
+            self.emptied.clear()
         return room
 
     def _forget_if_empty(self, room: Room) -> None:
         if room.empty and self.rooms.get(room.name) is room:
             del self.rooms[room.name]
+        if not self.rooms:
+            self.emptied.set()
 
     def _offer_sink(self, room: str, participant: str) -> OfferSink:
         def sink(sdp: str, seq: int, tracks: list[TrackInfo]) -> None:

@@ -1,0 +1,138 @@
+"""The agent's link to a balancer: hello, reports, commands, refusals, reconnection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import msgpack
+import pytest
+from fake_balancer import BridgeConn, FakeBalancer
+from media_clients import Publisher, Subscriber, wait_for
+
+from bridges.agent import Agent, AgentConfig, bridge_url
+from bridges.sfu.worker import Worker
+from sfu_balancer import wire
+
+
+class Running:
+    def __init__(self, balancer: FakeBalancer, agent: Agent, task: asyncio.Task[None]) -> None:
+        self.balancer, self.agent, self.task = balancer, agent, task
+        self.stop = asyncio.Event()
+
+    async def conn(self) -> BridgeConn:
+        await wait_for(lambda: "b1" in self.balancer.bridges, 10, "bridge hello")
+        return self.balancer.bridges["b1"]
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[Running]:
+    balancer = FakeBalancer()
+    await balancer.start()
+    config = AgentConfig(
+        bridge_id="b1", host="h1", region="eu", version="t",
+        capacity=wire.Capacity(cpu=1.0, egress_mbps=100.0, ingress_mbps=50.0),
+        balancers=[balancer.url], report_interval=0.2,
+    )
+    agent = Agent(config, Worker())
+    run = Running(balancer, agent, asyncio.get_running_loop().create_task(asyncio.sleep(0)))
+    run.task = asyncio.get_running_loop().create_task(agent.run(run.stop, drain_timeout=0.5))
+    try:
+        yield run
+    finally:
+        run.stop.set()
+        await asyncio.wait_for(run.task, 15)
+        await balancer.stop()
+
+
+def test_bridge_url() -> None:
+    assert bridge_url("http://b:8080") == "ws://b:8080/bridge"
+    assert bridge_url("https://b") == "wss://b/bridge"
+    assert bridge_url("ws://b:1/custom") == "ws://b:1/custom"
+    assert bridge_url("b:1") == "ws://b:1/bridge"
+
+
+async def test_hello_then_reports(running: Running) -> None:
+    conn = await running.conn()
+    assert conn.hello is not None
+    assert (conn.hello.host, conn.hello.region) == ("h1", "eu")
+    assert conn.hello.capacity == wire.Capacity(cpu=1.0, egress_mbps=100.0, ingress_mbps=50.0)
+    assert conn.hello.pid > 0
+    assert isinstance(conn.frames[0], wire.Hello)
+    await wait_for(lambda: len(conn.reports) >= 3, 10, "three reports")
+    report = conn.reports[-1]
+    assert report.state == "serving" and report.rooms == 0 and report.cpu >= 0
+    assert 0 <= report.host_cpu <= 1
+
+
+async def test_bad_frames_get_errors_and_the_link_survives(running: Running) -> None:
+    conn = await running.conn()
+    await conn.send_raw(b"\xc1garbage")
+    await conn.send_raw("a text frame")
+    await conn.send_raw(msgpack.packb({"v": 99, "t": "allocate", "req": 5}))
+    await conn.send_raw(msgpack.packb({"v": 1, "t": "teleport", "req": 6}))
+    await conn.send(wire.Report(
+        cpu=0, host_cpu=0, bytes_in_per_s=0, bytes_out_per_s=0, packets_in_per_s=0,
+        packets_out_per_s=0, participants=0, rooms=0, relay_streams=0, measured_at=0,
+    ))
+    await wait_for(lambda: len(conn.errors) >= 5, 10, "five error replies")
+    codes = [e.code for e in conn.errors]
+    assert codes[:4] == ["malformed", "malformed", "version", "unknown_type"]
+    assert conn.errors[2].req == 5 and conn.errors[3].req == 6
+    reply = await conn.request(wire.Allocate(req=7, room="r", participant="p", sdp="nope"))
+    assert isinstance(reply, wire.Error) and reply.code == "bad_sdp" and reply.req == 7
+    assert not conn.closed.is_set()
+    # ... and it still serves a real allocation on the same link
+    pub = Publisher(width=64, height=48)
+    reply = await conn.request(
+        wire.Allocate(req=8, room="r", participant="p", sdp=await pub.offer())
+    )
+    assert isinstance(reply, wire.Allocated) and reply.sdp.startswith("v=0")
+    await pub.accept(reply.sdp)
+    await wait_for(lambda: conn.reports[-1].participants == 1, 10, "report with 1 participant")
+    await pub.close()
+
+
+async def test_lost_link_reconnects_without_interrupting_media(running: Running) -> None:
+    conn = await running.conn()
+    viewer = Subscriber()
+
+    async def answer(c: BridgeConn, offer: wire.Offer) -> None:
+        if offer.participant != "viewer":
+            return
+        sdp = await viewer.handle_offer(offer)
+        await running.balancer.bridges["b1"].send(
+            wire.Answer(room=offer.room, participant=offer.participant, sdp=sdp, seq=offer.seq)
+        )
+
+    running.balancer.on_offer = answer
+    pub, vpub = Publisher(width=64, height=48), Publisher(video=False)
+    for req, pid, p in ((1, "alice", pub), (2, "viewer", vpub)):
+        reply = await conn.request(wire.Allocate(req=req, room="r", participant=pid,
+                                                 sdp=await p.offer()))
+        assert isinstance(reply, wire.Allocated)
+        await p.accept(reply.sdp)
+    await wait_for(lambda: viewer.video["alice"].frames >= 3, 20, "video through the bridge")
+    await running.balancer.drop_all()
+    await conn.closed.wait()
+    during = viewer.video["alice"].frames
+    await wait_for(lambda: len(running.balancer.connections) >= 2
+                   and running.balancer.connections[-1].hello is not None, 15, "reconnection")
+    assert viewer.video["alice"].frames > during  # media kept flowing while the link was down
+    new = running.balancer.connections[-1]
+    await wait_for(lambda: len(new.reports) >= 1 and new.reports[-1].participants == 2, 10,
+                   "reports on the new link")
+    await pub.close()
+    await vpub.close()
+    await viewer.close()
+
+
+async def test_drain_refuses_new_rooms_and_reports_draining(running: Running) -> None:
+    conn = await running.conn()
+    await conn.send(wire.Drain(deadline_s=30))
+    await wait_for(lambda: conn.reports and conn.reports[-1].state == "draining", 10, "draining")
+    pub = Publisher(video=False)
+    reply = await conn.request(wire.Allocate(req=3, room="new", participant="p",
+                                             sdp=await pub.offer()))
+    assert isinstance(reply, wire.Error) and reply.code == "draining"
+    await pub.close()
