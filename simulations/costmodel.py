@@ -1,0 +1,84 @@
+"""True load of rooms on bridges, built on core's stream counting and ``CostTable``.
+
+Rules:
+- Stream costs (CPU per packet, kbps, last-N) come from core's ``CostTable``: the forecast the
+  balancer charges to its ledger and the load the simulator treats as the truth use the same
+  numbers, so a calibration changes both at once.
+- A room on one bridge costs exactly core's ``room_streams``. A room split over k bridges
+  (relay, DESIGN §3): each of its n_b local members receives min(N-1, last_n) streams, each
+  local publisher is forwarded once to every other bridge of the room (n_b·(k-1) relay egress),
+  and the bridge receives every remote publisher once (min(N-n_b, last_n) relay ingress).
+- Calibration JSON (written by bench/bridge_forwarding.py): an object whose keys are
+  ``CostTable`` field names, at the top level or under ``"cost_table"``. Unknown keys are
+  logged at INFO and ignored, so the benchmark may add fields without breaking the simulator.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sfu_balancer.core import CostTable
+from sfu_balancer.core.load import FloatArray, room_streams
+
+log = logging.getLogger(__name__)
+COST_KEYS = tuple(f.name for f in fields(CostTable))
+
+
+def load_calibration(path: str | Path) -> dict[str, Any]:
+    """The CostTable fields found in a calibration JSON; unknown keys are logged and dropped."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"calibration {str(path)!r}: cannot read a JSON object: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("cost_table"), dict):
+        data = data["cost_table"]
+    if not isinstance(data, dict):
+        raise ValueError(f"calibration {str(path)!r} must hold a JSON object with CostTable "
+                         f"keys {list(COST_KEYS)}")
+    unknown = sorted(set(data) - set(COST_KEYS))
+    if unknown:
+        log.info("calibration %s: ignoring keys %s (known: %s)", path, unknown, list(COST_KEYS))
+    return {k: v for k, v in data.items() if k in COST_KEYS}
+
+
+@dataclass(frozen=True)
+class CostModel:
+    table: CostTable
+
+    @classmethod
+    def from_scenario(cls, raw: dict[str, Any], base: Path | None = None) -> CostModel:
+        """``[costs]``: CostTable keys, plus ``calibration`` (a JSON path relative to ``base``).
+        Keys written in the scenario win over the calibration's."""
+        values = dict(raw)
+        calibration = values.pop("calibration", None)
+        merged: dict[str, Any] = {}
+        if calibration is not None:
+            if not isinstance(calibration, str):
+                raise ValueError(f"costs.calibration must be a path string, got {calibration!r}")
+            merged.update(load_calibration((base or Path.cwd()) / calibration))
+        merged.update(values)
+        if "last_n" in merged and isinstance(merged["last_n"], float) \
+                and merged["last_n"].is_integer():
+            merged["last_n"] = int(merged["last_n"])
+        return cls(CostTable.from_mapping(merged))
+
+    def room_load(self, members: np.ndarray) -> FloatArray:
+        """True load (..., B, 3) of rooms with ``members`` (..., B) on each bridge."""
+        n = np.asarray(members, dtype=np.float64)
+        last_n = self.table.last_n
+        total = n.sum(axis=-1, keepdims=True)
+        k = (n > 0).sum(axis=-1, keepdims=True)
+        single_egress, single_ingress = room_streams(n, last_n)
+        split = (k > 1) & (n > 0)
+        egress = np.where(split, n * np.minimum(total - 1.0, last_n) + n * (k - 1.0),
+                          single_egress)
+        ingress = np.where(split, single_ingress + np.minimum(total - n, last_n),
+                           single_ingress)
+        return self.table.streams_to_load(egress, ingress)

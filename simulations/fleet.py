@@ -1,0 +1,138 @@
+"""Simulated fleet state: bridge lifecycle, load reports and autoscaling, over (R, B) arrays.
+
+Rules:
+- Columns are bridges; the bridge axis is allocated once at its maximum size (initial fleet +
+  autoscaling headroom), so indices stay stable and core's ledger never needs to resize.
+- Lifecycle per (replica, bridge): OFF -> PROVISIONING -> SERVING -> DRAINING -> OFF, and
+  FAILED from any state. Only SERVING and DRAINING bridges that have reported are
+  ``available``; only SERVING ones are ``open_for_new`` (core's meaning).
+- Reports: each bridge measures its true load every ``report_interval_s`` at its own phase,
+  with multiplicative Gaussian noise; the balancer sees a report ``delay_s`` after it is
+  measured (rounded to ticks). Report age = now - measured_at of the report it sees.
+- Autoscaling belongs to the operator, not to routing: above ``scale_up_at`` core's
+  ``fleet_utilization`` one bridge is provisioned (ready after ``provisioning_delay_s``);
+  below ``scale_down_at`` the serving bridge with the least true load is drained.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .scenario import Scenario
+
+OFF, PROVISIONING, SERVING, DRAINING, FAILED = 0, 1, 2, 3, 4
+
+
+class Fleet:
+    def __init__(self, scenario: Scenario, replicas: int, seeds: int,
+                 rng: np.random.Generator) -> None:
+        auto = scenario.autoscale
+        initial = scenario.bridges
+        width = max(initial, auto.max_bridges) if auto.enabled else initial
+        caps, regions, names = [], [], []
+        for g in scenario.fleet:
+            caps += [(g.cores, g.egress_mbps, g.ingress_mbps)] * g.count
+            regions += [g.region] * g.count
+        first = scenario.fleet[0]
+        caps += [(first.cores, first.egress_mbps, first.ingress_mbps)] * (width - initial)
+        regions += [first.region] * (width - initial)
+        names = sorted(set(regions))
+        self.width = width
+        self.capacity = np.array(caps, dtype=np.float64).reshape(width, 3)
+        self.region = np.array([names.index(r) for r in regions], dtype=np.int64)
+        self.state = np.full((replicas, width), OFF, dtype=np.int8)
+        self.state[:, :initial] = SERVING
+        self.ready_at = np.full((replicas, width), np.inf)
+        self.drain_deadline = np.full((replicas, width), np.inf)
+        self.last_scaled = np.full(replicas, -np.inf)
+        self.interval = scenario.stats.report_interval_s
+        self.noise = scenario.stats.noise
+        # Phase per (seed, bridge), identical for every policy on that seed.
+        phase = rng.random((seeds, width)) * self.interval
+        self.next_due = np.tile(phase, (replicas // seeds, 1))
+        self.reported = np.zeros((replicas, width, 3))
+        self.measured_at = np.where(self.state == SERVING, 0.0, -np.inf)
+        self.delay_ticks = round(scenario.stats.delay_s / scenario.sim.tick_s)
+        self._history: list[tuple[np.ndarray, np.ndarray]] = []
+
+    @property
+    def up(self) -> np.ndarray:
+        """(R, B) bridges that are paid for (provisioning, serving or draining)."""
+        result: np.ndarray = (self.state >= PROVISIONING) & (self.state <= DRAINING)
+        return result
+
+    @property
+    def live(self) -> np.ndarray:
+        result: np.ndarray = (self.state == SERVING) | (self.state == DRAINING)
+        return result
+
+    def report(self, now: float, true_load: np.ndarray, rng: np.random.Generator
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Bridges due measure their true load; returns what the balancer sees (load, at)."""
+        due = (now >= self.next_due) & self.live
+        if due.any():
+            measured = true_load[due]
+            if self.noise > 0:
+                measured = measured * np.maximum(
+                    1.0 + self.noise * rng.standard_normal(measured.shape), 0.0)
+            self.reported[due] = measured
+            self.measured_at[due] = now
+        late = now >= self.next_due
+        self.next_due = np.where(
+            late, self.next_due + self.interval * (np.floor((now - self.next_due)
+                                                             / self.interval) + 1.0),
+            self.next_due)
+        if self.delay_ticks == 0:
+            return self.reported, self.measured_at
+        self._history.append((self.reported.copy(), self.measured_at.copy()))
+        if len(self._history) > self.delay_ticks + 1:
+            self._history.pop(0)
+        return self._history[0]
+
+    def views(self, seen_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(available, open_for_new): live bridges the balancer has a report from."""
+        reported = np.isfinite(seen_at)
+        available = self.live & reported
+        return available, available & (self.state == SERVING)
+
+    def bring_up(self, now: float) -> None:
+        ready = (self.state == PROVISIONING) & (self.ready_at <= now)
+        if ready.any():
+            self.state[ready] = SERVING
+            self.ready_at[ready] = np.inf
+            self.reported[ready] = 0.0
+            self.measured_at[ready] = now  # first report: an empty bridge
+
+    def autoscale(self, scenario: Scenario, now: float, utilization: np.ndarray,
+                  true_load: np.ndarray) -> None:
+        auto = scenario.autoscale
+        if not auto.enabled:
+            return
+        cooled = now - self.last_scaled >= auto.cooldown_s
+        serving = (self.state == SERVING).sum(axis=1)
+        busy = ((self.state == PROVISIONING) | (self.state == DRAINING)).any(axis=1)
+        headroom = (self.up.sum(axis=1) < auto.max_bridges) & (self.state == OFF).any(axis=1)
+        grow = cooled & ~busy & headroom & (utilization > auto.scale_up_at)
+        if grow.any():
+            rows = np.flatnonzero(grow)
+            cols = np.argmax(self.state[rows] == OFF, axis=1)
+            self.state[rows, cols] = PROVISIONING
+            self.ready_at[rows, cols] = now + auto.provisioning_delay_s
+            self.last_scaled[rows] = now
+        shrink = cooled & ~busy & ~grow & (serving > auto.min_bridges) \
+            & (utilization < auto.scale_down_at)
+        if shrink.any():
+            rows = np.flatnonzero(shrink)
+            weight = np.where(self.state[rows] == SERVING, true_load[rows].sum(axis=-1), np.inf)
+            cols = np.argmin(weight, axis=1)
+            self.state[rows, cols] = DRAINING
+            self.drain_deadline[rows, cols] = now + auto.drain_deadline_s
+            self.last_scaled[rows] = now
+
+    def retire_empty(self, participants: np.ndarray) -> None:
+        """Draining bridges with nobody left are switched off."""
+        empty = (self.state == DRAINING) & (participants == 0)
+        if empty.any():
+            self.state[empty] = OFF
+            self.drain_deadline[empty] = np.inf
+            self.measured_at[empty] = -np.inf
