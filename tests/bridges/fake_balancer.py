@@ -44,14 +44,14 @@ class BridgeConn:
         else:
             await self.ws.send_bytes(data)
 
-    async def request(self, message: wire.Message, timeout: float = 20.0) -> wire.Message:
+    async def request(self, message: wire.Message, limit_s: float = 20.0) -> wire.Message:
         req = getattr(message, "req", None)
         assert isinstance(req, int)
         future: asyncio.Future[wire.Message] = asyncio.get_running_loop().create_future()
         self._replies[req] = future
         await self.send(message)
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(future, limit_s)
         finally:
             self._replies.pop(req, None)
 

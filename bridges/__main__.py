@@ -1,0 +1,5 @@
+"""``python -m bridges`` is ``sfu-bridge``."""
+
+from bridges.cli import main
+
+main()
