@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,12 @@ def load_calibration(path: str | Path) -> dict[str, Any]:
 @dataclass(frozen=True)
 class CostModel:
     table: CostTable
+    # single_load[n] = room_load of a room of n members on one bridge, n = 0..128 (fast path).
+    single_load: FloatArray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        egress, ingress = room_streams(np.arange(129), self.table.last_n)
+        object.__setattr__(self, "single_load", self.table.streams_to_load(egress, ingress))
 
     @classmethod
     def from_scenario(cls, raw: dict[str, Any], base: Path | None = None) -> CostModel:

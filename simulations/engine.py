@@ -47,6 +47,7 @@ class Group:
     rng: np.random.Generator
     last_rebalanced: np.ndarray  # (S, B)
     extra: tuple[np.ndarray, np.ndarray, np.ndarray]  # (row, slot, member) re-joins queued
+    stateless: bool = True  # the policy keeps no per-row state: it may run on a row subset
 
 
 class Engine:
@@ -77,7 +78,7 @@ class Engine:
                 name, slice(g * self.seeds, (g + 1) * self.seeds), policy, config,
                 PendingLedger(self.seeds, b, config.rampup_s, config.recent_window_s),
                 np.random.default_rng([seed, g]), np.full((self.seeds, b), -np.inf),
-                (empty, empty, empty)))
+                (empty, empty, empty), stateless=type(policy).reset is Policy.reset))
         self.thresholds = self.groups[0].config.thresholds
         self.events = list(scenario.events)
         self.series_every = max(1, int(schedule.ticks // 2000))
@@ -86,15 +87,21 @@ class Engine:
 
     # -- views --------------------------------------------------------------------------------
     def view(self, g: Group, now: float, seen: tuple[np.ndarray, np.ndarray],
-             pending: np.ndarray | None = None, recent: np.ndarray | None = None) -> FleetView:
+             pending: np.ndarray | None = None, recent: np.ndarray | None = None,
+             take: np.ndarray | None = None) -> FleetView:
+        """The group's FleetView; ``take`` keeps only those group-local rows (rows never
+        interact in core, so a stateless policy gives the same answer on a subset)."""
         load, at = seen
         available, open_new = self.fleet.views(at)
-        rows = g.rows
+        rows: slice | np.ndarray = g.rows if take is None else g.rows.start + take
+        pend = g.ledger.pending() if pending is None else pending
+        rec = g.ledger.recent_counts(now) if recent is None else recent
+        if take is not None:
+            pend, rec = pend[take], rec[take]
         return FleetView(
-            load=load[rows], pending=g.ledger.pending() if pending is None else pending,
-            capacity=self.fleet.capacity, report_age=np.maximum(now - at[rows], 0.0),
-            available=available[rows], open_for_new=open_new[rows], region=self.fleet.region,
-            recent_placements=g.ledger.recent_counts(now) if recent is None else recent,
+            load=load[rows], pending=pend, capacity=self.fleet.capacity,
+            report_age=np.maximum(now - at[rows], 0.0), available=available[rows],
+            open_for_new=open_new[rows], region=self.fleet.region, recent_placements=rec,
             thresholds=g.config.thresholds, report_interval_s=self.fleet.interval)
 
     def room_delta(self, rows: np.ndarray, slots: np.ndarray,

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 STANDARD = TIER_INDEX[Tier.STANDARD]
 CAPACITY = REASON_INDEX[Reason.CAPACITY]
 NEW_ROOM = REASON_INDEX[Reason.NEW_ROOM]
-SPLITS = np.array([REASON_INDEX[r] for r in (Reason.SPLIT_OVERLOAD, Reason.SPLIT_CAP,
-                                             Reason.SPLIT_JOIN_RATE)])
+IS_SPLIT = np.zeros(len(REASON_INDEX), dtype=np.bool_)
+IS_SPLIT[[REASON_INDEX[r] for r in (Reason.SPLIT_OVERLOAD, Reason.SPLIT_CAP,
+                                    Reason.SPLIT_JOIN_RATE)]] = True
 
 
 def _ranked(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,24 +70,29 @@ def _step(e: Engine, g: Group, now: float, seen: tuple[np.ndarray, np.ndarray],
     """Place one join in each of ``rows`` (group-local, unique)."""
     seeds, width = e.seeds, e.fleet.width
     grows = g.rows.start + rows
-    view = e.view(g, now, seen, pending, recent)
-    room = np.zeros((seeds, width), dtype=np.int64)
-    room[rows] = e.members[grows, slots]
-    active = np.zeros(seeds, dtype=np.bool_)
-    active[rows] = True
-    admitted, _ = admit_tiers(view, np.full(seeds, STANDARD, dtype=np.int64), g.config)
-    recent_joins = np.zeros((seeds, width), dtype=np.int64)
+    # Few joins in this step: run core on those rows only (same result, rows are independent),
+    # unless the policy keeps per-row state (round_robin's cursor is shaped by all rows).
+    subset = g.stateless and rows.size * 2 < seeds
+    n = rows.size if subset else seeds
+    local = np.arange(n) if subset else rows
+    view = e.view(g, now, seen, pending, recent, take=rows if subset else None)
+    room = np.zeros((n, width), dtype=np.int64)
+    room[local] = e.members[grows, slots]
+    active = np.zeros(n, dtype=np.bool_)
+    active[local] = True
+    admitted, _ = admit_tiers(view, np.full(n, STANDARD, dtype=np.int64), g.config)
+    recent_joins = np.zeros((n, width), dtype=np.int64)
     if g.config.join_rate_per_min:
-        recent_joins[rows] = e.room_rate(grows, slots, now)
+        recent_joins[local] = e.room_rate(grows, slots, now)
     batch = JoinBatch(room_members=room, room_recent_joins=recent_joins,
-                      region=np.full(seeds, -1, dtype=np.int64), active=active & admitted)
+                      region=np.full(n, -1, dtype=np.int64), active=active & admitted)
     out = place_joins(view, batch, g.policy, g.config, e.costs.table, g.rng)
-    bridge = out.bridge[rows]
-    reason = np.where(admitted[rows], out.reason[rows], CAPACITY)
+    out_bridge, out_reason, out_cost = out.bridge[local], out.reason[local], out.cost[local]
+    admitted = admitted[local]
+    bridge = out_bridge
+    reason = np.where(admitted, out_reason, CAPACITY)
     np.add.at(e.metrics.reasons, (grows, reason), 1)
-    if rejoin:
-        e.metrics.rejoins[grows] += 0  # counted when queued; refusals still count below
-    else:
+    if not rejoin:  # re-joins are counted when queued (moves.apply_failure)
         e.metrics.joins[grows] += 1
     placed = bridge >= 0
     e.metrics.rejected[grows[~placed]] += 1
@@ -94,20 +100,30 @@ def _step(e: Engine, g: Group, now: float, seen: tuple[np.ndarray, np.ndarray],
         return
     pr, gr, ps, pm, pb = rows[placed], grows[placed], slots[placed], members[placed], \
         bridge[placed]
-    cost = out.cost[pr]
+    cost = out_cost[placed]
     g.ledger.add(pr, pb, cost, now)
     pending[pr, pb] += cost  # rows are unique within a step: plain fancy += is exact
     recent[pr, pb] += 1.0
     pr_reason = reason[placed]
     fresh = pr_reason == NEW_ROOM
     e.split[gr[fresh], ps[fresh]] = False
-    split = np.isin(pr_reason, SPLITS) & ~e.split[gr, ps]
+    split = IS_SPLIT[pr_reason] & ~e.split[gr, ps]
     e.split[gr[split], ps[split]] = True
     e.metrics.splits[gr[split]] += 1
 
-    def change() -> None:
+    # Fast path: a room that stays on one bridge changes that bridge's load only, by a
+    # difference of single-bridge room costs (costmodel.single_load, the same formula).
+    before = room[local[placed]]
+    on_one = (before > 0).sum(axis=1) - (before[np.arange(pr.size), pb] > 0) == 0
+    if on_one.all():
+        n = before[np.arange(pr.size), pb]
+        table = e.costs.single_load
+        e.true_load[gr, pb] += table[n + 1] - table[n]
         e.members[gr, ps, pb] += 1
-    e.room_delta(gr, ps, change)
+    else:
+        def change() -> None:
+            e.members[gr, ps, pb] += 1
+        e.room_delta(gr, ps, change)
     e.count[gr, pb] += 1
     e.where[gr, ps, pm] = pb
     if g.config.join_rate_per_min:
