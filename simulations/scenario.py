@@ -120,6 +120,9 @@ class WorkloadSettings:
     diurnal: str = "office"
     weekend_factor: float = 0.3
     trace: Path | None = None
+    burst_at_s: float = 0.0  # burst: ``burst_conferences`` extra conferences start uniformly
+    burst_conferences: int = 0  # within ``burst_over_s`` of ``burst_at_s`` (restart storm)
+    burst_over_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -312,6 +315,7 @@ def _workload(t: _Table, base: Path | None) -> WorkloadSettings:
         trace_path = (base or Path.cwd()) / trace
     size, duration, joins, diurnal = t.sub("size"), t.sub("duration"), t.sub("joins"), \
         t.sub("diurnal")
+    burst = t.sub("burst")
     start = t.number("conferences_per_day", 2000.0)
     w = WorkloadSettings(
         conferences_per_day=start,
@@ -330,13 +334,16 @@ def _workload(t: _Table, base: Path | None) -> WorkloadSettings:
         diurnal=diurnal.choice("profile", "office", DIURNAL_PROFILES),
         weekend_factor=diurnal.number("weekend_factor", 0.3),
         trace=trace_path,
+        burst_at_s=burst.number("at_s", 0.0),
+        burst_conferences=burst.integer("conferences", 0),
+        burst_over_s=burst.number("over_s", 60.0, strict_low=True),
     )
     if w.size_max < w.size_min:
         raise ScenarioError(f"workload.size.max must be >= workload.size.min ({w.size_min}), "
                             f"got {w.size_max}")
     if w.size_max > 127:
         raise ScenarioError(f"workload.size.max must be an integer <= 127, got {w.size_max}")
-    for sub in (size, duration, joins, diurnal):
+    for sub in (size, duration, joins, diurnal, burst):
         sub.done()
     t.done()
     return w

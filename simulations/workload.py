@@ -8,6 +8,8 @@ Rules:
   having mean 1 over a day. ``conferences_per_day`` counts weekday conferences.
 - ``school``: conferences start exactly on the hour; with ``lead_early_s`` the first member
   (the teacher) joins early and alone.
+- ``burst``: extra conferences start uniformly within ``over_s`` of ``at_s`` (jicofo#477's
+  restart storm, jicofo#1298's 92 joins in 31 s).
 - Sizes: discrete Pareto P(N >= n) = (n/min)^-alpha, capped at max (the cap takes the tail).
   Durations: lognormal with the given median and sigma, capped at ``duration_max_s``.
 - Joins: ``early_fraction`` join within Exp(early_mean_s) of the start, the rest uniformly
@@ -90,6 +92,9 @@ def generate(w: WorkloadSettings, sim: SimSettings, rng: np.random.Generator) ->
         start = hour_start
     else:
         start = hour_start + rng.random(hour_start.size) * 3600.0
+    if w.burst_conferences:
+        burst = w.burst_at_s + rng.random(w.burst_conferences) * w.burst_over_s
+        start = np.sort(np.concatenate([start, burst]))
     start = start[start < sim.horizon_s]
     rooms = start.size
     size = pareto_sizes(rng, rooms, w.size_alpha, w.size_min, w.size_max)
