@@ -262,7 +262,10 @@ def parse_scenario(data: dict[str, Any], name: str = "scenario", base: Path | No
 
 
 def _sim(t: _Table, stats: StatsSettings, overrides: dict[str, Any]) -> SimSettings:
-    data = {**t.data, **{k: v for k, v in overrides.items() if v is not None}}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    data = {k: v for k, v in t.data.items()
+            if not ({"days", "hours"} & set(given) and k in ("days", "hours"))}
+    data.update(given)
     t = _Table(data, "sim")
     if "days" in data and "hours" in data:
         raise ScenarioError("sim: give either sim.days or sim.hours, not both")

@@ -31,7 +31,7 @@ def test_stale_information_crossover(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("name", "hours"), [("school-morning", 11), ("join-burst", 2)])
 def test_balanced_beats_jicofo_single(name: str, hours: int) -> None:
-    sc = load_scenario(SCENARIOS / f"{name}.toml", hours=hours, seeds=2,
+    sc = load_scenario(SCENARIOS / f"{name}.toml", hours=hours, seeds=3,
                        policies=["balanced", "jicofo_single"])
     result = runner.run(sc)
     jicofo = result.mean("jicofo_single", "overload_bridge_s")
