@@ -20,6 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 PAGE = pathlib.Path(__file__).with_name("chromium_page.html")
+HAVE_CHROMIUM = CHROMIUM.exists()
 ARGS = [
     "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--headless",
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -92,7 +93,7 @@ class Signaling:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    if not CHROMIUM.exists():
+    if not HAVE_CHROMIUM:
         pytest.skip("Chromium is not installed at /usr/bin/chromium")
     from playwright.async_api import async_playwright
 
