@@ -50,11 +50,15 @@ class PendingLedger:
     def __len__(self) -> int:
         return int(self._row.size)
 
-    def add(self, rows: IntArray, bridges: IntArray, costs: FloatArray, now: float) -> None:
-        """Charge ``costs`` (N, 3) to ``bridges`` (N,) in ``rows`` (N,), placed at ``now``."""
+    def add(
+        self, rows: IntArray, bridges: IntArray, costs: FloatArray, now: float | FloatArray
+    ) -> None:
+        """Charge ``costs`` (N, 3) to ``bridges`` (N,) in ``rows`` (N,), placed at ``now``
+        (one time for all, or (N,) times when rebuilding from stored entries)."""
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         bridges = np.asarray(bridges, dtype=np.int64).reshape(-1)
         costs = np.asarray(costs, dtype=np.float64).reshape(-1, 3)
+        placed_at = np.broadcast_to(np.asarray(now, dtype=np.float64), rows.shape)
         if not (rows.size == bridges.size == costs.shape[0]):
             raise ValueError("ledger.add: rows, bridges and costs must have the same length")
         keep = bridges >= 0
@@ -65,7 +69,7 @@ class PendingLedger:
         self._row = np.concatenate([self._row, rows[keep]])
         self._bridge = np.concatenate([self._bridge, bridges[keep]])
         self._cost = np.concatenate([self._cost, costs[keep]])
-        self._placed_at = np.concatenate([self._placed_at, np.full(int(keep.sum()), now)])
+        self._placed_at = np.concatenate([self._placed_at, placed_at[keep]])
         self._settled = np.concatenate([self._settled, np.zeros(int(keep.sum()), np.bool_)])
         self._pending_cache = None
 

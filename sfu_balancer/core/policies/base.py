@@ -166,3 +166,10 @@ class Policy:
 
     def reset(self, replicas: int) -> None:
         """Forget per-replica state (only stateful policies override this)."""
+
+    def state(self) -> dict[str, Any]:
+        """Per-replica state a decision depends on besides the view (for the decision log)."""
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Set the state that ``state()`` returned (replaying a logged decision)."""

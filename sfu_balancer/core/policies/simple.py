@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -128,6 +129,12 @@ class RoundRobin(Policy):
 
     def reset(self, replicas: int) -> None:
         self._cursor = np.zeros(replicas, dtype=np.int64)
+
+    def state(self) -> dict[str, Any]:
+        return {"cursor": self._cursor.tolist()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._cursor = np.asarray(state.get("cursor", []), dtype=np.int64)
 
     def choose(
         self, view: FleetView, request: PlacementRequest, rng: np.random.Generator

@@ -1,0 +1,109 @@
+"""The balancer's aiohttp application: routes, bridge links and the periodic loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import web
+
+from sfu_balancer import wire
+from sfu_balancer.settings import Settings
+from sfu_balancer.state import MemoryStore, StateStore
+
+from .admin import add_routes
+from .bridge_link import BridgeLink, read_hello
+from .decision_log import DecisionLog
+from .fleet import Fleet
+from .metrics import Metrics
+from .router import Router
+from .signaling import websocket_handler
+
+log = structlog.get_logger(__name__)
+
+
+async def bridge_handler(request: web.Request) -> web.WebSocketResponse:
+    router: Router = request.app["router"]
+    ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=wire.MAX_FRAME_BYTES)
+    await ws.prepare(request)
+    request.app["sockets"].add(ws)
+    hello = await read_hello(ws)
+    if hello is None:
+        router.metrics.refusals.labels("bridge_hello").inc()
+        await ws.close()
+        return ws
+    if router.fleet.connected(hello.id):
+        # No bridge can take the id of a bridge that is still connected.
+        router.metrics.refusals.labels("bridge_id_taken").inc()
+        await ws.send_bytes(wire.encode(wire.Error(
+            code=wire.ErrorCode.CONFLICT, reason=f"bridge id {hello.id!r} is connected",
+            about="hello")))
+        await ws.close()
+        return ws
+    link = BridgeLink(ws, hello)
+    drains = await router.store.drains()
+    router.fleet.attach(link, drains.get(hello.id))
+    router.metrics.bridge_up.labels(hello.id).set(1)
+    log.info("bridge_connected", bridge=hello.id, host=hello.host, pid=hello.pid)
+    try:
+        await link.serve(router.on_bridge_message)
+    finally:
+        if router.fleet.detach(link):
+            await router.bridge_failed(hello.id, "link_lost")
+    return ws
+
+
+async def _periodic(router: Router) -> None:
+    interval = min(router.settings.report_interval_s / 2, 0.5)
+    next_rebalance = router.clock() + router.settings.rebalance_interval_s
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await router.check_silent()
+            await router.run_drains()
+            if router.clock() >= next_rebalance:
+                next_rebalance = router.clock() + router.settings.rebalance_interval_s
+                await router.rebalance()
+        except Exception:
+            log.exception("periodic_failed")
+
+
+def create_app(settings: Settings, store: StateStore | None = None) -> web.Application:
+    app = web.Application(client_max_size=settings.max_message_bytes)
+    metrics = Metrics()
+    fleet = Fleet(settings.report_interval_s, settings.failed_after_s)
+    store = store if store is not None else MemoryStore()
+    decisions = DecisionLog(settings.decision_log)
+    router = Router(settings, store, fleet, metrics, decisions)
+    app["router"] = router
+    app.router.add_get("/ws", websocket_handler)
+    app.router.add_get("/bridge", bridge_handler)
+    add_routes(app)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_periodic(router))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for entry in list(fleet.entries.values()):
+            if entry.link is not None:
+                with contextlib.suppress(Exception):
+                    await entry.link.send(wire.Bye(reason="balancer shutdown"))
+                    await entry.link.close()
+        decisions.close()
+        await store.close()
+
+    async def close_sockets(app: web.Application) -> None:
+        # Open WebSockets would otherwise hold the shutdown for its whole timeout.
+        for ws in list(app["sockets"]):
+            with contextlib.suppress(Exception):
+                await ws.close(code=1001, message=b"balancer shutdown")
+
+    app["sockets"] = weakref.WeakSet()
+    app.on_shutdown.append(close_sockets)
+    app.cleanup_ctx.append(lifecycle)
+    return app

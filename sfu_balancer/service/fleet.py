@@ -1,0 +1,106 @@
+"""The bridges this balancer instance knows, their links, reports and states.
+
+Rules:
+- Bridges keep their position once seen, so the core's bridge indices (and the ledger's)
+  stay stable; a bridge that leaves or fails stays listed as ``failed`` until it returns.
+- A report's ``measured_at`` is on the bridge's monotonic clock. It is moved onto ours with
+  the smallest (received - measured) offset seen on the link: on a link with variable delay
+  the smallest offset is the one closest to the true clock difference.
+- Failure: the link drops, or no report for ``failed_after_s``. A failed bridge comes back as
+  ``serving`` only by dialing in again with a new hello.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from sfu_balancer import wire
+from sfu_balancer.core import BridgeInfo, BridgeState, Capacity, FleetSnapshot, LoadReport
+
+from .bridge_link import BridgeLink, report_fields
+
+
+@dataclass
+class BridgeEntry:
+    info: BridgeInfo
+    pid: int
+    link: BridgeLink | None = None
+    report: LoadReport | None = None
+    clock_offset: float | None = None
+    last_report_at: float = float("-inf")
+
+    @property
+    def alive(self) -> bool:
+        return self.link is not None and self.info.state is not BridgeState.FAILED
+
+
+class Fleet:
+    def __init__(self, report_interval_s: float, failed_after_s: float) -> None:
+        self.report_interval_s = report_interval_s
+        self.failed_after_s = failed_after_s
+        self.entries: dict[str, BridgeEntry] = {}  # insertion order = core index order
+
+    def connected(self, bridge_id: str) -> bool:
+        entry = self.entries.get(bridge_id)
+        return entry is not None and entry.link is not None and not entry.link.closed.is_set()
+
+    def attach(self, link: BridgeLink, drain_deadline: float | None) -> BridgeEntry:
+        hello = link.hello
+        capacity = Capacity(hello.capacity.cpu, hello.capacity.egress_mbps,
+                            hello.capacity.ingress_mbps)
+        state = BridgeState.DRAINING if drain_deadline is not None else BridgeState.SERVING
+        info = BridgeInfo(hello.id, hello.host, hello.region, hello.version, capacity, state,
+                          drain_deadline)
+        entry = BridgeEntry(info=info, pid=hello.pid, link=link)
+        self.entries[hello.id] = entry
+        return entry
+
+    def detach(self, link: BridgeLink) -> bool:
+        """The link closed. True if it was the bridge's current link (so the bridge is lost)."""
+        entry = self.entries.get(link.bridge_id)
+        if entry is None or entry.link is not link:
+            return False
+        entry.link = None
+        return True
+
+    def mark_failed(self, bridge_id: str) -> bool:
+        entry = self.entries[bridge_id]
+        if entry.info.state is BridgeState.FAILED:
+            return False
+        entry.info = replace(entry.info, state=BridgeState.FAILED, drain_deadline=None)
+        return True
+
+    def set_drain(self, bridge_id: str, deadline: float | None) -> None:
+        entry = self.entries[bridge_id]
+        if entry.info.state is BridgeState.FAILED:
+            return
+        state = BridgeState.SERVING if deadline is None else BridgeState.DRAINING
+        entry.info = replace(entry.info, state=state, drain_deadline=deadline)
+
+    def on_report(self, bridge_id: str, report: wire.Report, now: float) -> LoadReport:
+        entry = self.entries[bridge_id]
+        offset = now - report.measured_at
+        if entry.clock_offset is None or offset < entry.clock_offset:
+            entry.clock_offset = offset
+        measured = min(report.measured_at + entry.clock_offset, now)
+        entry.report = LoadReport(bridge_id, measured, **report_fields(report))
+        entry.last_report_at = now
+        return entry.report
+
+    def silent(self, now: float) -> list[str]:
+        """Live bridges whose reports stopped for ``failed_after_s``."""
+        return [b for b, e in self.entries.items()
+                if e.alive and now - e.last_report_at > self.failed_after_s]
+
+    def snapshot(self, now: float) -> FleetSnapshot:
+        reports = {b: e.report for b, e in self.entries.items() if e.report is not None}
+        return FleetSnapshot(tuple(e.info for e in self.entries.values()), reports, now,
+                             self.report_interval_s)
+
+    def link(self, bridge_id: str) -> BridgeLink | None:
+        entry = self.entries.get(bridge_id)
+        return entry.link if entry is not None and entry.alive else None
+
+    def serving(self) -> list[str]:
+        return [b for b, e in self.entries.items()
+                if e.alive and e.info.state is BridgeState.SERVING]

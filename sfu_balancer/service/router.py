@@ -1,0 +1,323 @@
+"""Live routing: joins, leaves, subscriptions, failover, drain and rebalancing.
+
+Every choice of bridge comes from ``sfu_balancer.core`` (``decide_join``, ``plan_drain``,
+``plan_rebalance``); this module gathers the inputs, executes the outcome on the bridges and
+records it. Rules:
+- Joins of one room are decided one at a time (a per-room lock), and the participant is
+  recorded before the bridge allocates, so the next join of the room already sees it.
+- Every decision is charged to the ledger in the StateStore at once; the core decides when a
+  charge stops counting.
+- A participant told to ``rejoin`` keeps its id. A migration target planned by the core is
+  remembered for that participant's next join.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import structlog
+
+from sfu_balancer import wire
+from sfu_balancer.core import (
+    Decision,
+    JoinRequest,
+    PendingLedger,
+    Reason,
+    RoomPortion,
+    Tier,
+    build_view,
+    decide_join,
+    plan_drain,
+    plan_rebalance,
+)
+from sfu_balancer.core.decide import FleetSnapshot
+from sfu_balancer.core.record import decision_record
+from sfu_balancer.settings import Settings
+from sfu_balancer.state import LedgerEntry, ParticipantRecord, StateStore
+
+from .bridge_link import BridgeCommandError, BridgeLink, BridgeUnavailable
+from .decision_log import DecisionLog
+from .fleet import Fleet
+from .metrics import Metrics
+from .relays import RELAY_PREFIX, Relays
+
+log = structlog.get_logger(__name__)
+
+JOIN_RATE_WINDOW_S = 60.0
+REFUSAL_CODES = {Reason.CAPACITY: "capacity", Reason.QUOTA: "quota",
+                 Reason.NO_BRIDGE: "no_bridge", Reason.FORBIDDEN: "forbidden"}
+
+
+class Session(Protocol):
+    async def send(self, message: dict[str, Any]) -> None: ...
+
+
+class JoinRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Joined:
+    participant: str
+    bridge: str
+    sdp: str
+    decision: Decision
+
+
+class Router:
+    def __init__(self, settings: Settings, store: StateStore, fleet: Fleet, metrics: Metrics,
+                 decisions: DecisionLog, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.routing_table = dict(settings.routing)
+        self.config = settings.routing_config
+        self.policy = self.config.build_policy()
+        self.costs = settings.cost_table
+        self.store, self.fleet, self.metrics, self.decisions = store, fleet, metrics, decisions
+        self.clock = clock
+        self.rng = np.random.default_rng(settings.seed)
+        self.relays = Relays(fleet, settings.allocate_timeout_s)
+        self.sessions: dict[tuple[str, str], Session] = {}
+        self.move_targets: dict[tuple[str, str], tuple[str, Reason]] = {}
+        self.last_rebalanced: dict[str, float] = {}
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    # -- participants ----------------------------------------------------------------------
+
+    async def join(self, session: Session, room: str, participant: str, sdp: str,
+                   tier: Tier = Tier.STANDARD, tenant: str | None = None,
+                   region: str | None = None) -> Joined:
+        key = (room, participant)
+        async with self._locks[room]:
+            old = await self.store.remove_participant(room, participant)
+            if old is not None:
+                await self._release_on_bridge(old)
+            now = self.clock()
+            decision = await self._decide(JoinRequest(room, participant, region, tier, tenant), now)
+            self.metrics.decisions.labels(decision.reason.value).inc()
+            if decision.bridge_id is None:
+                code = REFUSAL_CODES.get(decision.reason, "no_bridge")
+                self.metrics.refusals.labels(code).inc()
+                raise JoinRefused(code, f"join refused: {decision.reason.value}")
+            bridge = decision.bridge_id
+            cost = decision.detail.get("cost", (0.0, 0.0, 0.0))
+            await self.store.ledger_add(LedgerEntry(bridge, tuple(cost), now))  # type: ignore[arg-type]
+            await self.store.record_join(room, bridge, now)
+            await self.store.add_participant(ParticipantRecord(
+                room, participant, bridge, tenant, tier.value, now))
+            self.sessions[key] = session
+        try:
+            for other in decision.relay_to:
+                if await self.store.add_relay(room, bridge, other):
+                    await self.relays.open(room, bridge, other)
+            link = self.fleet.link(bridge)
+            if link is None:
+                raise BridgeUnavailable(f"{bridge} is gone")
+            reply = await link.request(
+                lambda req: wire.Allocate(req=req, room=room, participant=participant, sdp=sdp),
+                self.settings.allocate_timeout_s)
+        except (BridgeUnavailable, BridgeCommandError) as exc:
+            await self.store.remove_participant(room, participant)
+            self.sessions.pop(key, None)
+            code = "bad_request" if isinstance(exc, BridgeCommandError) and exc.code in (
+                wire.ErrorCode.BAD_SDP, wire.ErrorCode.UNSUPPORTED_CODEC) else "bridge_error"
+            self.metrics.refusals.labels(code).inc()
+            raise JoinRefused(code, f"bridge {bridge}: {exc}") from exc
+        assert isinstance(reply, wire.Allocated)
+        self.metrics.joins.inc()
+        log.info("joined", room=room, participant=participant, bridge=bridge,
+                 reason=decision.reason.value)
+        return Joined(participant, bridge, reply.sdp, decision)
+
+    async def _decide(self, request: JoinRequest, now: float) -> Decision:
+        key = (request.room, request.participant)
+        target = self.move_targets.pop(key, None)
+        members = await self.store.room_members(request.room)
+        if target is not None and target[0] in self.fleet.serving():
+            # Executing a move the core planned; the room keeps its relays to where it was.
+            others = tuple(b for b in members if b != target[0] and self.fleet.link(b))
+            return Decision(request.room, request.participant, target[0], target[1],
+                            relay_to=others, detail={"cost": [0.0, 0.0, 0.0]})
+        snapshot = self.fleet.snapshot(now)
+        view = build_view(snapshot, await self._ledger(snapshot, now), self.config)
+        recent = await self.store.recent_joins(request.room, now, JOIN_RATE_WINDOW_S)
+        tenant_count = await self.store.tenant_count(request.tenant) if request.tenant else 0
+        seed = int(self.rng.integers(2**63))
+        policy_state = self.policy.state()
+        started = time.perf_counter()
+        decision = decide_join(view, snapshot, request, members, recent, tenant_count,
+                               self.policy, self.config, self.costs, np.random.default_rng(seed))
+        self.metrics.decision_seconds.observe(time.perf_counter() - started)
+        if self.decisions.enabled:
+            self.decisions.write(decision_record(
+                view=view, snapshot=snapshot, request=request, room_members=members,
+                recent_joins=recent, tenant_participants=tenant_count, policy=self.policy,
+                routing=self.routing_table, costs=self.costs, seed=seed, decision=decision,
+                policy_state=policy_state))
+        return decision
+
+    async def _ledger(self, snapshot: FleetSnapshot, now: float) -> PendingLedger:
+        ledger = PendingLedger(1, len(snapshot.bridges), self.config.rampup_s,
+                               self.config.recent_window_s)
+        index = snapshot.index()
+        entries = [e for e in await self.store.ledger_entries(now) if e.bridge in index]
+        if entries:
+            ledger.add(np.zeros(len(entries), dtype=np.int64),
+                       np.array([index[e.bridge] for e in entries], dtype=np.int64),
+                       np.array([e.cost for e in entries]), np.array([e.placed_at for e in entries]))
+        measured = np.array([[snapshot.reports[b.id].measured_at if b.id in snapshot.reports
+                              else -np.inf for b in snapshot.bridges]])
+        ledger.settle(measured, now)
+        return ledger
+
+    async def leave(self, room: str, participant: str, session: Session | None = None) -> None:
+        key = (room, participant)
+        if session is not None and self.sessions.get(key) is not session:
+            return  # a newer session owns this participant now
+        self.sessions.pop(key, None)
+        self.move_targets.pop(key, None)
+        async with self._locks[room]:
+            record = await self.store.remove_participant(room, participant)
+        if record is not None:
+            await self._release_on_bridge(record)
+
+    async def _release_on_bridge(self, record: ParticipantRecord) -> None:
+        link = self.fleet.link(record.bridge)
+        if link is not None:
+            try:
+                await link.send(wire.Release(room=record.room, participant=record.participant))
+            except BridgeUnavailable:
+                pass
+        if (await self.store.room_members(record.room)).get(record.bridge, 0) == 0:
+            for relay in self.relays.between(record.room, record.bridge):
+                await self.store.remove_relay(relay.room, relay.a, relay.b)
+                await self.relays.close(relay)
+
+    async def answer(self, room: str, participant: str, sdp: str, seq: int) -> None:
+        record = await self.store.get_participant(room, participant)
+        link = self.fleet.link(record.bridge) if record is not None else None
+        if link is None:
+            raise JoinRefused("bad_request", "not joined to a live bridge")
+        await link.send(wire.Answer(room=room, participant=participant, sdp=sdp, seq=seq))
+
+    async def tell_rejoin(self, room: str, participant: str, reason: str) -> None:
+        self.metrics.rejoins.labels(reason).inc()
+        session = self.sessions.get((room, participant))
+        if session is not None:
+            await session.send({"type": "rejoin", "reason": reason})
+
+    # -- bridges ----------------------------------------------------------------------------
+
+    async def on_bridge_message(self, link: BridgeLink, message: wire.Message) -> None:
+        if isinstance(message, wire.Report):
+            report = self.fleet.on_report(link.bridge_id, message, self.clock())
+            if message.state == "draining" and link.bridge_id in self.fleet.serving():
+                await self.drain(link.bridge_id, 0.0)  # SIGTERM on the bridge: move everyone
+            self.metrics.bridge_stress.labels(link.bridge_id).set(report.cpu)
+        elif isinstance(message, wire.Offer):
+            await self._route_offer(link.bridge_id, message)
+        elif isinstance(message, wire.Bye):
+            log.info("bridge_bye", bridge=link.bridge_id, reason=message.reason)
+        elif isinstance(message, wire.Error):
+            log.warning("bridge_error", bridge=link.bridge_id, code=message.code,
+                        reason=message.reason)
+        else:
+            await link.send(wire.Error(code=wire.ErrorCode.UNKNOWN_TYPE, about=message.TYPE,
+                                       reason=f"{message.TYPE!r} is not sent to a balancer"))
+
+    async def _route_offer(self, bridge: str, offer: wire.Offer) -> None:
+        if offer.participant.startswith(RELAY_PREFIX):
+            relay = self.relays.by_id.get(offer.participant[len(RELAY_PREFIX):])
+            if relay is not None:
+                await self.relays.forward_offer(relay, bridge, offer.sdp, offer.seq)
+            return
+        session = self.sessions.get((offer.room, offer.participant))
+        record = await self.store.get_participant(offer.room, offer.participant)
+        if session is None or record is None or record.bridge != bridge:
+            return  # a participant who left or moved: the bridge learns through release
+        await session.send({"type": "offer", "sdp": offer.sdp, "seq": offer.seq,
+                            "tracks": [{"mid": t.mid, "kind": t.kind,
+                                        "participant": t.participant} for t in offer.tracks]})
+
+    async def bridge_failed(self, bridge: str, cause: str) -> None:
+        if not self.fleet.mark_failed(bridge):
+            return
+        self.metrics.bridge_failures.labels(cause).inc()
+        self.metrics.bridge_up.labels(bridge).set(0)
+        log.warning("bridge_failed", bridge=bridge, cause=cause)
+        for relay in self.relays.touching(bridge):
+            await self.store.remove_relay(relay.room, relay.a, relay.b)
+            await self.relays.close(relay)
+        for record in await self.store.participants_on(bridge):
+            async with self._locks[record.room]:
+                await self.store.remove_participant(record.room, record.participant)
+            await self.tell_rejoin(record.room, record.participant, "bridge_failed")
+
+    async def drain(self, bridge: str, deadline_s: float) -> None:
+        deadline = self.clock() + deadline_s
+        self.fleet.set_drain(bridge, deadline)
+        await self.store.set_drain(bridge, deadline)
+        self.metrics.bridge_up.labels(bridge).set(0)
+        await self.run_drains()
+
+    async def undrain(self, bridge: str) -> None:
+        self.fleet.set_drain(bridge, None)
+        await self.store.set_drain(bridge, None)
+        self.metrics.bridge_up.labels(bridge).set(1)
+
+    # -- periodic work ----------------------------------------------------------------------
+
+    async def check_silent(self) -> None:
+        for bridge in self.fleet.silent(self.clock()):
+            await self.bridge_failed(bridge, "silent")
+
+    async def _portions(self, snapshot: FleetSnapshot) -> list[RoomPortion]:
+        index = snapshot.index()
+        portions = []
+        for room, members in (await self.store.rooms()).items():
+            bridges = tuple(index[b] for b in members if b in index)
+            portions += [RoomPortion(room, index[b], n, bridges) for b, n in members.items()
+                         if b in index]
+        return portions
+
+    async def run_drains(self) -> None:
+        now = self.clock()
+        snapshot = self.fleet.snapshot(now)
+        deadlines = np.array([b.drain_deadline if b.drain_deadline is not None else np.inf
+                              for b in snapshot.bridges])
+        if not np.any(deadlines <= now):
+            return
+        view = build_view(snapshot, await self._ledger(snapshot, now), self.config)
+        plan = plan_drain(view, snapshot.ids, await self._portions(snapshot), deadlines, now,
+                          self.policy, self.costs, self.rng)
+        await self._execute(plan.moves, "drain")
+
+    async def rebalance(self) -> None:
+        now = self.clock()
+        snapshot = self.fleet.snapshot(now)
+        view = build_view(snapshot, await self._ledger(snapshot, now), self.config)
+        last = np.array([self.last_rebalanced.get(b, -np.inf) for b in snapshot.ids])
+        plan = plan_rebalance(view, snapshot.ids, await self._portions(snapshot), last, now,
+                              self.policy, self.config, self.costs, self.rng)
+        for index in plan.rebalanced:
+            self.last_rebalanced[snapshot.ids[index]] = now
+        await self._execute(plan.moves, "migrate")
+
+    async def _execute(self, moves: list[Any], reason: str) -> None:
+        for move in moves:
+            # Participants already told to move are not told again while they rejoin.
+            records = [r for r in await self.store.room_participants(move.room)
+                       if r.bridge == move.from_bridge
+                       and (r.room, r.participant) not in self.move_targets][: move.participants]
+            for record in records:
+                self.move_targets[(record.room, record.participant)] = (move.to_bridge,
+                                                                       move.reason)
+                await self.tell_rejoin(record.room, record.participant, reason)

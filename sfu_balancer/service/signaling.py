@@ -1,0 +1,162 @@
+"""``/ws``: participant signaling in JSON (documented in docs/protocol.md).
+
+Rules:
+- Every message is a JSON object with a string ``type``. Anything else — not JSON, too large,
+  unknown type, missing or mistyped field — is answered with an ``error`` (``fatal`` false)
+  and the connection stays open.
+- One WebSocket carries one participant at a time; ``join`` again on the same socket is a
+  rejoin (same participant id) after a ``rejoin`` hint or a failure.
+- Closing the socket is leaving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from typing import Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from .router import JoinRefused, Router
+
+log = structlog.get_logger(__name__)
+
+ROOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_SDP_CHARS = 64 * 1024
+
+
+class BadMessage(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _field(message: dict[str, Any], name: str, kind: type, *, required: bool = True) -> Any:
+    value = message.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise BadMessage("bad_request", f"field {name!r} must be a {kind.__name__}")
+    return value
+
+
+class ParticipantSocket:
+    def __init__(self, ws: web.WebSocketResponse, router: Router) -> None:
+        self.ws = ws
+        self.router = router
+        self.room: str | None = None
+        self.participant: str | None = None
+        self._send_lock = asyncio.Lock()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.ws.closed:
+            return
+        async with self._send_lock:
+            try:
+                await self.ws.send_str(json.dumps(message))
+            except (ConnectionError, RuntimeError):
+                pass
+
+    async def error(self, code: str, message: str, *, fatal: bool = False) -> None:
+        self.router.metrics.ws_errors.labels(code).inc()
+        await self.send({"type": "error", "code": code, "message": message, "fatal": fatal})
+
+    async def handle(self, raw: str) -> None:
+        if len(raw) > self.router.settings.max_message_bytes:
+            raise BadMessage("too_large", "message too large")
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            raise BadMessage("bad_request", "message is not JSON") from None
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            raise BadMessage("bad_request", "message must be an object with a string 'type'")
+        kind = message["type"]
+        if kind == "join":
+            await self._join(message)
+        elif kind == "answer":
+            if self.room is None or self.participant is None:
+                raise BadMessage("bad_request", "answer before join")
+            sdp = _field(message, "sdp", str)
+            seq = _field(message, "seq", int)
+            try:
+                await self.router.answer(self.room, self.participant, sdp, seq)
+            except JoinRefused as exc:
+                raise BadMessage(exc.code, exc.message) from None
+        elif kind == "leave":
+            await self.leave()
+            await self.send({"type": "left"})
+        elif kind == "ping":
+            await self.send({"type": "pong"})
+        else:
+            raise BadMessage("bad_request", f"unknown message type {kind!r}")
+
+    async def _join(self, message: dict[str, Any]) -> None:
+        room = _field(message, "room", str)
+        sdp = _field(message, "sdp", str)
+        requested = _field(message, "participant", str, required=False)
+        if not ROOM_NAME.match(room):
+            raise BadMessage("bad_request", "room names are 1-64 letters, digits, '.', '_' or "
+                                            "'-', starting with a letter or digit")
+        if len(sdp) > MAX_SDP_CHARS or "v=0" not in sdp:
+            raise BadMessage("bad_request", "sdp must be an SDP offer")
+        if requested is not None and not PARTICIPANT_ID.match(requested):
+            raise BadMessage("bad_request", "participant ids are 1-64 letters, digits, _ or -")
+        if self.room is not None and self.room != room:
+            await self.leave()
+        # A rejoin keeps the id; a new join on a fresh socket may resume its old id.
+        participant = requested or self.participant or uuid.uuid4().hex[:12]
+        self.room, self.participant = room, participant
+        try:
+            joined = await self.router.join(self, room, participant, sdp)
+        except JoinRefused as exc:
+            await self.error(exc.code, exc.message,
+                             fatal=exc.code in ("capacity", "quota", "forbidden", "no_bridge"))
+            return
+        await self.send({"type": "joined", "room": room, "participant": joined.participant,
+                         "bridge": joined.bridge, "sdp": joined.sdp})
+
+    async def leave(self) -> None:
+        if self.room is not None and self.participant is not None:
+            await self.router.leave(self.room, self.participant, self)
+        self.room = None
+
+
+async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
+    router: Router = request.app["router"]
+    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=router.settings.max_message_bytes)
+    await ws.prepare(request)
+    request.app["sockets"].add(ws)
+    socket = ParticipantSocket(ws, router)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def run(raw: str) -> None:
+        try:
+            await socket.handle(raw)
+        except BadMessage as exc:
+            await socket.error(exc.code, exc.message)
+        except Exception:
+            log.exception("ws_message_failed")
+            await socket.error("internal", "internal error")
+
+    try:
+        async for frame in ws:
+            if frame.type == WSMsgType.TEXT:
+                # joins wait on bridges; answers and pings must not queue behind them
+                task = asyncio.create_task(run(frame.data))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            elif frame.type == WSMsgType.BINARY:
+                await socket.error("bad_request", "send JSON text frames")
+            else:
+                break
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await socket.leave()
+    return ws

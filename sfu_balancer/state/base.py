@@ -1,0 +1,76 @@
+"""The StateStore protocol (DESIGN.md §4).
+
+Rules every implementation keeps:
+- A participant is in at most one room on one bridge: ``add_participant`` replaces a previous
+  record of the same (room, participant).
+- ``room_members`` is derived from the participant records, never stored apart from them, so
+  the two cannot disagree.
+- Ledger entries are raw placements (bridge, forecast cost, placed_at); when a charge stops
+  counting is decided by ``sfu_balancer.core.ledger``, not by the store. Stores may drop
+  entries older than ``ledger_horizon_s``.
+- Relays are unordered bridge pairs per room.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantRecord:
+    room: str
+    participant: str
+    bridge: str
+    tenant: str | None = None
+    tier: str = "standard"
+    joined_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    bridge: str
+    cost: tuple[float, float, float]
+    placed_at: float
+
+
+class StateStore(Protocol):
+    async def add_participant(self, record: ParticipantRecord) -> None: ...
+
+    async def remove_participant(self, room: str, participant: str) -> ParticipantRecord | None:
+        ...
+
+    async def get_participant(self, room: str, participant: str) -> ParticipantRecord | None:
+        ...
+
+    async def room_participants(self, room: str) -> list[ParticipantRecord]: ...
+
+    async def room_members(self, room: str) -> dict[str, int]: ...
+
+    async def rooms(self) -> dict[str, dict[str, int]]: ...
+
+    async def participants_on(self, bridge: str) -> list[ParticipantRecord]: ...
+
+    async def tenant_count(self, tenant: str) -> int: ...
+
+    async def record_join(self, room: str, bridge: str, now: float) -> None: ...
+
+    async def recent_joins(self, room: str, now: float, window_s: float) -> dict[str, int]: ...
+
+    async def add_relay(self, room: str, a: str, b: str) -> bool:
+        """False when the pair already had a relay (so exactly one caller opens it)."""
+        ...
+
+    async def relays(self, room: str) -> list[tuple[str, str]]: ...
+
+    async def remove_relay(self, room: str, a: str, b: str) -> bool: ...
+
+    async def ledger_add(self, entry: LedgerEntry) -> None: ...
+
+    async def ledger_entries(self, now: float) -> list[LedgerEntry]: ...
+
+    async def set_drain(self, bridge: str, deadline: float | None) -> None: ...
+
+    async def drains(self) -> dict[str, float]: ...
+
+    async def close(self) -> None: ...
