@@ -79,14 +79,14 @@ class DevBridges:
             )
             self.processes.append(process)
 
-    async def stop(self, timeout: float = 5.0) -> None:
+    async def stop(self, grace_s: float = 5.0) -> None:
         for process in self.processes:
             if process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     process.terminate()
         for process in self.processes:
             try:
-                await asyncio.wait_for(process.wait(), timeout)
+                await asyncio.wait_for(process.wait(), grace_s)
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)

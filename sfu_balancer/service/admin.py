@@ -18,13 +18,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sfu_balancer.core import stress
 
+from .keys import ROUTER
 from .router import Router
 
 WEB = Path(__file__).parent / "web"
 
 
 def _router(request: web.Request) -> Router:
-    router: Router = request.app["router"]
+    router: Router = request.app[ROUTER]
     return router
 
 

@@ -18,6 +18,7 @@ from .admin import add_routes
 from .bridge_link import BridgeLink, read_hello
 from .decision_log import DecisionLog
 from .fleet import Fleet
+from .keys import ROUTER, SOCKETS
 from .metrics import Metrics
 from .router import Router
 from .signaling import websocket_handler
@@ -26,10 +27,10 @@ log = structlog.get_logger(__name__)
 
 
 async def bridge_handler(request: web.Request) -> web.WebSocketResponse:
-    router: Router = request.app["router"]
+    router: Router = request.app[ROUTER]
     ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=wire.MAX_FRAME_BYTES)
     await ws.prepare(request)
-    request.app["sockets"].add(ws)
+    request.app[SOCKETS].add(ws)
     hello = await read_hello(ws)
     if hello is None:
         router.metrics.refusals.labels("bridge_hello").inc()
@@ -78,7 +79,7 @@ def create_app(settings: Settings, store: StateStore | None = None) -> web.Appli
     store = store if store is not None else MemoryStore()
     decisions = DecisionLog(settings.decision_log)
     router = Router(settings, store, fleet, metrics, decisions)
-    app["router"] = router
+    app[ROUTER] = router
     app.router.add_get("/ws", websocket_handler)
     app.router.add_get("/bridge", bridge_handler)
     add_routes(app)
@@ -99,11 +100,11 @@ def create_app(settings: Settings, store: StateStore | None = None) -> web.Appli
 
     async def close_sockets(app: web.Application) -> None:
         # Open WebSockets would otherwise hold the shutdown for its whole timeout.
-        for ws in list(app["sockets"]):
+        for ws in list(app[SOCKETS]):
             with contextlib.suppress(Exception):
                 await ws.close(code=1001, message=b"balancer shutdown")
 
-    app["sockets"] = weakref.WeakSet()
+    app[SOCKETS] = weakref.WeakSet()
     app.on_shutdown.append(close_sockets)
     app.cleanup_ctx.append(lifecycle)
     return app

@@ -10,6 +10,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -58,15 +59,15 @@ class BridgeLink:
         except (ConnectionError, RuntimeError) as exc:
             raise BridgeUnavailable(f"link to {self.bridge_id}: {exc}") from exc
 
-    async def request(self, build: Callable[[int], wire.Message], timeout: float) -> wire.Message:
+    async def request(self, build: Callable[[int], wire.Message], limit_s: float) -> wire.Message:
         req = next(self._ids)
         future: asyncio.Future[wire.Message] = asyncio.get_running_loop().create_future()
         self._waiting[req] = future
         try:
             await self.send(build(req))
-            reply = await asyncio.wait_for(asyncio.shield(future), timeout)
+            reply = await asyncio.wait_for(asyncio.shield(future), limit_s)
         except TimeoutError as exc:
-            raise BridgeUnavailable(f"{self.bridge_id} did not answer in {timeout} s") from exc
+            raise BridgeUnavailable(f"{self.bridge_id} did not answer in {limit_s} s") from exc
         finally:
             self._waiting.pop(req, None)
         if isinstance(reply, wire.Error):
@@ -111,10 +112,8 @@ class BridgeLink:
                     future.set_exception(BridgeUnavailable(f"link to {self.bridge_id} closed"))
 
     async def _safe_send(self, message: wire.Message) -> None:
-        try:
+        with contextlib.suppress(BridgeUnavailable):
             await self.send(message)
-        except BridgeUnavailable:
-            pass
 
     async def close(self) -> None:
         await self.ws.close()

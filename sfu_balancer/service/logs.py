@@ -29,4 +29,5 @@ def configure(log_format: str, level: str, dev: bool) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=numeric, stream=sys.stderr,
+                        format="%(levelname)s %(name)s %(message)s")

@@ -8,6 +8,7 @@ from either side travel the same way (``forward_offer``).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 
@@ -79,10 +80,8 @@ class Relays:
             link = self.fleet.link(side)
             if link is None:
                 continue
-            try:
+            with contextlib.suppress(BridgeUnavailable):
                 await link.send(wire.RelayClose(room=relay.room, relay=relay.id))
-            except BridgeUnavailable:
-                pass
 
     async def _request(self, bridge: str, build) -> wire.Message:  # type: ignore[no-untyped-def]
         link = self.fleet.link(bridge)

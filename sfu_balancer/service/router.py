@@ -14,6 +14,7 @@ records it. Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -172,7 +173,8 @@ class Router:
         if entries:
             ledger.add(np.zeros(len(entries), dtype=np.int64),
                        np.array([index[e.bridge] for e in entries], dtype=np.int64),
-                       np.array([e.cost for e in entries]), np.array([e.placed_at for e in entries]))
+                       np.array([e.cost for e in entries]),
+                       np.array([e.placed_at for e in entries]))
         measured = np.array([[snapshot.reports[b.id].measured_at if b.id in snapshot.reports
                               else -np.inf for b in snapshot.bridges]])
         ledger.settle(measured, now)
@@ -192,10 +194,8 @@ class Router:
     async def _release_on_bridge(self, record: ParticipantRecord) -> None:
         link = self.fleet.link(record.bridge)
         if link is not None:
-            try:
+            with contextlib.suppress(BridgeUnavailable):
                 await link.send(wire.Release(room=record.room, participant=record.participant))
-            except BridgeUnavailable:
-                pass
         if (await self.store.room_members(record.room)).get(record.bridge, 0) == 0:
             for relay in self.relays.between(record.room, record.bridge):
                 await self.store.remove_relay(relay.room, relay.a, relay.b)

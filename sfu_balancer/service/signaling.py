@@ -12,6 +12,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import uuid
@@ -20,6 +21,7 @@ from typing import Any
 import structlog
 from aiohttp import WSMsgType, web
 
+from .keys import ROUTER, SOCKETS
 from .router import JoinRefused, Router
 
 log = structlog.get_logger(__name__)
@@ -40,7 +42,7 @@ def _field(message: dict[str, Any], name: str, kind: type, *, required: bool = T
     value = message.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise BadMessage("bad_request", f"field {name!r} must be a {kind.__name__}")
     return value
 
@@ -57,10 +59,8 @@ class ParticipantSocket:
         if self.ws.closed:
             return
         async with self._send_lock:
-            try:
+            with contextlib.suppress(ConnectionError, RuntimeError):
                 await self.ws.send_str(json.dumps(message))
-            except (ConnectionError, RuntimeError):
-                pass
 
     async def error(self, code: str, message: str, *, fatal: bool = False) -> None:
         self.router.metrics.ws_errors.labels(code).inc()
@@ -127,10 +127,10 @@ class ParticipantSocket:
 
 
 async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
-    router: Router = request.app["router"]
+    router: Router = request.app[ROUTER]
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=router.settings.max_message_bytes)
     await ws.prepare(request)
-    request.app["sockets"].add(ws)
+    request.app[SOCKETS].add(ws)
     socket = ParticipantSocket(ws, router)
     tasks: set[asyncio.Task[None]] = set()
 

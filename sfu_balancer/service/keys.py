@@ -1,0 +1,13 @@
+"""Typed keys of the aiohttp application's state."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from aiohttp import web
+
+from .router import Router
+
+ROUTER = web.AppKey("router", Router)
+SOCKETS: web.AppKey[weakref.WeakSet[Any]] = web.AppKey("sockets")
