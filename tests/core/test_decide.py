@@ -25,7 +25,8 @@ def _snapshot(cpu: list[float], states: list[BridgeState] | None = None) -> Flee
                    drain_deadline=50.0 if state is BridgeState.DRAINING else None)
         for i, state in enumerate(states)
     )
-    reports = {b.id: LoadReport(b.id, measured_at=9.0, cpu=c) for b, c in zip(bridges, cpu, strict=True)}
+    reports = {b.id: LoadReport(b.id, measured_at=9.0, cpu=c)
+               for b, c in zip(bridges, cpu, strict=True)}
     return FleetSnapshot(bridges, reports, now=10.0)
 
 
@@ -33,7 +34,8 @@ def _decide(snapshot: FleetSnapshot, config: RoutingConfig | None = None, *, led
             members=None, tier=Tier.STANDARD, tenant=None, tenant_count=0, region=None):
     config = config or RoutingConfig()
     v = build_view(snapshot, ledger, config)
-    return decide_join(v, snapshot, JoinRequest("room", "p1", region=region, tier=tier, tenant=tenant),
+    request = JoinRequest("room", "p1", region=region, tier=tier, tenant=tenant)
+    return decide_join(v, snapshot, request,
                        members or {}, {}, tenant_count, config.build_policy(), config,
                        CostTable(), np.random.default_rng(0))
 

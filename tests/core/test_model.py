@@ -15,9 +15,9 @@ from sfu_balancer.core import (
 
 
 def test_capacity_rejects_non_positive_and_non_finite() -> None:
-    with pytest.raises(ValueError, match="capacity.cpu"):
+    with pytest.raises(ValueError, match=r"capacity\.cpu"):
         Capacity(cpu=0)
-    with pytest.raises(ValueError, match="capacity.egress_mbps"):
+    with pytest.raises(ValueError, match=r"capacity\.egress_mbps"):
         Capacity(egress_mbps=math.inf)
 
 

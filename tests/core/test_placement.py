@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sfu_balancer.core import RoutingConfig, create_policy, place_joins
+from sfu_balancer.core import RoutingConfig, place_joins
 from sfu_balancer.core.model import REASON_CODES, Reason
 
 from .fleet import COSTS, batch, view

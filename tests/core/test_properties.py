@@ -32,7 +32,8 @@ def fleets(draw):  # type: ignore[no-untyped-def]
 def test_policies_never_choose_an_ineligible_bridge(fleet, name, seed) -> None:  # type: ignore[no-untyped-def]
     stress, available, _, _ = fleet
     v = view(stress, available=available)
-    choice = create_policy(name).choose(v, request(v, eligible=available), np.random.default_rng(seed))
+    choice = create_policy(name).choose(v, request(v, eligible=available),
+                                        np.random.default_rng(seed))
     rows = np.arange(len(choice))
     assert np.all((choice == -1) == ~available.any(axis=1))
     assert np.all(available[rows[choice >= 0], choice[choice >= 0]])
