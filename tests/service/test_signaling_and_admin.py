@@ -1,0 +1,119 @@
+"""/ws bad input, admin API, health and metrics against a live balancer with real bridges."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+import pytest
+from media_clients import wait_for
+
+from sfu_balancer.core.record import replay
+
+
+async def _ws_exchange(url: str, frames: list[str | bytes]) -> list[dict]:  # type: ignore[type-arg]
+    replies = []
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"{url}/ws") as ws:
+        for frame in frames:
+            if isinstance(frame, bytes):
+                await ws.send_bytes(frame)
+            else:
+                await ws.send_str(frame)
+            replies.append(json.loads((await ws.receive(timeout=10)).data))
+        await ws.send_str(json.dumps({"type": "ping"}))
+        replies.append(json.loads((await ws.receive(timeout=10)).data))
+    return replies
+
+
+async def test_bad_messages_get_errors_and_the_socket_survives(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    cluster = await cluster_factory(bridges=1)
+    frames: list[str | bytes] = [
+        "not json",
+        "[1, 2]",
+        json.dumps({"type": "fly"}),
+        json.dumps({"type": "join", "room": "ok"}),
+        json.dumps({"type": "join", "room": "../etc", "sdp": "v=0"}),
+        json.dumps({"type": "join", "room": "ok", "sdp": "hello"}),
+        json.dumps({"type": "answer", "sdp": "v=0", "seq": 1}),
+        json.dumps({"type": "join", "room": "ok", "sdp": "v=0\r\n", "participant": "a b"}),
+        b"\x00\x01",
+        json.dumps({"type": "join", "room": "ok", "sdp": "v=0\r\nnot really sdp\r\n"}),
+    ]
+    replies = await _ws_exchange(cluster.url, frames)
+    assert [r["type"] for r in replies[:-1]] == ["error"] * len(frames)
+    assert all(r["code"] == "bad_request" and r["message"] for r in replies[:-1])
+    assert "unknown message type" in replies[2]["message"]
+    assert "'sdp'" in replies[3]["message"]
+    assert replies[-1] == {"type": "pong"}
+    # the malformed SDP reached the bridge, which refused it; nobody was left behind
+    assert await cluster.router.store.rooms() == {}
+
+
+async def test_oversized_message_is_refused(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    cluster = await cluster_factory(bridges=1, max_message_bytes=2048)
+    big = json.dumps({"type": "join", "room": "r", "sdp": "v=0" + "x" * 4096})
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"{cluster.url}/ws") as ws:
+        await ws.send_str(big)
+        reply = await ws.receive(timeout=10)
+        # aiohttp closes a socket whose frame exceeds max_msg_size: a clear close code
+        assert reply.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                              aiohttp.WSMsgType.CLOSING) or json.loads(reply.data)["code"] == \
+            "too_large"
+
+
+async def test_admin_api_health_and_metrics(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    cluster = await cluster_factory(bridges=2)
+    async with aiohttp.ClientSession() as http:
+        bridges = (await (await http.get(f"{cluster.url}/api/v1/bridges")).json())["bridges"]
+        assert {b["id"] for b in bridges} == {"b1", "b2"}
+        for b in bridges:
+            assert {"id", "host", "region", "state", "pid", "load", "stress"} <= set(b)
+            assert b["pid"] == cluster.bridges[b["id"]].pid
+            assert b["load"]["age_s"] >= 0
+        assert (await http.get(f"{cluster.url}/healthz")).status == 200
+        assert (await http.get(f"{cluster.url}/readyz")).status == 200
+        bad = await http.post(f"{cluster.url}/api/v1/bridges/b1/drain", json={"deadline_s": -1})
+        assert bad.status == 400 and "deadline_s" in (await bad.json())["error"]
+        missing = await http.post(f"{cluster.url}/api/v1/bridges/nope/drain",
+                                  json={"deadline_s": 5})
+        assert missing.status == 404
+        drained = await http.post(f"{cluster.url}/api/v1/bridges/b1/drain",
+                                  json={"deadline_s": 30})
+        body = await drained.json()
+        assert drained.status == 200 and body["state"] == "draining"
+        assert 0 < body["drain_deadline_s"] <= 30
+        undrained = await http.post(f"{cluster.url}/api/v1/bridges/b1/undrain")
+        assert (await undrained.json())["state"] == "serving"
+        metrics = await (await http.get(f"{cluster.url}/metrics")).text()
+        assert "sfub_bridge_serving" in metrics and "sfub_decisions" in metrics
+
+
+async def test_admin_api_needs_token_outside_dev(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    cluster = await cluster_factory(bridges=1, dev=False, admin_token="s3cret")
+    async with aiohttp.ClientSession() as http:
+        assert (await http.get(f"{cluster.url}/api/v1/bridges")).status == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert (await http.get(f"{cluster.url}/api/v1/rooms", headers=wrong)).status == 401
+        right = {"Authorization": "Bearer s3cret"}
+        assert (await http.get(f"{cluster.url}/api/v1/rooms", headers=right)).status == 200
+        assert (await http.get(f"{cluster.url}/healthz")).status == 200
+
+
+@pytest.mark.slow
+async def test_decision_log_replays_identically(cluster_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    log_path = tmp_path / "decisions.jsonl"
+    cluster = await cluster_factory(bridges=2, decision_log=log_path,
+                                    routing={"policy": "balanced", "max_per_bridge": 2})
+    members = [await cluster.participant(room) for room in ("a", "a", "a", "b", "c")]
+    await wait_for(lambda: all(m.bridge for m in members), 60, "all joins to be placed")
+    lines = log_path.read_text().splitlines()
+    assert len(lines) == 5
+    records = [json.loads(line) for line in lines]
+    reasons = {r["decision"]["reason"] for r in records}
+    assert {"new_room", "sticky", "split_cap"} <= reasons
+    for record in records:
+        decision, same = replay(record)
+        assert same, (record["decision"], decision)
+    # a tampered record is detected, not silently accepted
+    tampered = dict(records[0], decision=dict(records[0]["decision"], bridge="elsewhere"))
+    assert replay(tampered)[1] is False
