@@ -1,11 +1,13 @@
-"""``sfu-sim``: run scenarios, plan fleets (and, in a later issue, replay live decisions).
+"""``sfu-sim``: run scenarios, plan fleets, replay live decisions.
 
     sfu-sim run SCENARIO.toml [--policies a,b] [--seeds N] [--out DIR]
     sfu-sim plan SCENARIO.toml [--policies a,b] [--seeds N]
+    sfu-sim replay DECISIONS.jsonl
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -89,10 +91,31 @@ def plan(scenario: str, policies: str | None, seeds: int | None) -> None:
 
 
 @cli.command()
-@click.argument("decisions", type=click.Path(exists=True, dir_okay=False))
-def replay(decisions: str) -> None:
-    """Re-run logged live decisions through core (not built yet: a later issue)."""
-    raise click.ClickException("sfu-sim replay is not implemented yet")
+@click.argument("decisions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def replay(decisions: Path) -> None:
+    """Re-run logged live decisions (the balancer's decision log, JSONL) through core and
+    report whether every one came out identical. Exit status 1 if any differs."""
+    from sfu_balancer.core.record import replay as replay_record
+
+    total = differing = 0
+    with decisions.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                decision, same = replay_record(record)
+            except ValueError as exc:
+                raise click.ClickException(f"{decisions}:{number}: {exc}") from None
+            total += 1
+            if not same:
+                differing += 1
+                logged = record["decision"]
+                click.echo(f"line {number}: logged {logged['bridge']} ({logged['reason']}), "
+                           f"replayed {decision.bridge_id} ({decision.reason.value})")
+    click.echo(f"{total} decisions replayed, {total - differing} identical, {differing} differ")
+    if differing:
+        sys.exit(1)
 
 
 def main() -> None:

@@ -117,3 +117,30 @@ async def test_decision_log_replays_identically(cluster_factory, tmp_path) -> No
     # a tampered record is detected, not silently accepted
     tampered = dict(records[0], decision=dict(records[0]["decision"], bridge="elsewhere"))
     assert replay(tampered)[1] is False
+
+
+@pytest.mark.slow
+async def test_sfu_sim_replay_command_reads_the_live_log(cluster_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import sys
+
+    log_path = tmp_path / "decisions.jsonl"
+    cluster = await cluster_factory(bridges=2, decision_log=log_path,
+                                    routing={"policy": "round_robin"})
+    members = [await cluster.participant(room) for room in ("x", "y", "z")]
+    await wait_for(lambda: all(m.bridge for m in members), 60, "all joins to be placed")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "simulations.cli", "replay", str(log_path),
+        stdout=asyncio.subprocess.PIPE)
+    out, _ = await process.communicate()
+    assert process.returncode == 0, out
+    assert "3 decisions replayed, 3 identical, 0 differ" in out.decode()
+    lines = log_path.read_text().splitlines()
+    broken = json.loads(lines[1])
+    broken["decision"]["bridge"] = "nowhere"
+    log_path.write_text("\n".join([lines[0], json.dumps(broken), lines[2]]) + "\n")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "simulations.cli", "replay", str(log_path),
+        stdout=asyncio.subprocess.PIPE)
+    out, _ = await process.communicate()
+    assert process.returncode == 1 and "1 differ" in out.decode()
