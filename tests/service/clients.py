@@ -40,8 +40,10 @@ class WsParticipant:
         await self.join()
 
     async def send(self, message: dict[str, Any]) -> None:
-        assert self.ws is not None
-        await self.ws.send_str(json.dumps(message))
+        if self.ws is None or self.ws.closed:
+            return
+        with contextlib.suppress(ConnectionError):  # closing under our feet at teardown
+            await self.ws.send_str(json.dumps(message))
 
     async def join(self) -> None:
         self.joined.clear()
@@ -80,8 +82,10 @@ class WsParticipant:
             if subscriber is self.subscriber:  # not replaced by a rejoin meanwhile
                 await self.send({"type": "answer", "sdp": sdp, "seq": message["seq"]})
         elif kind == "rejoin":
+            old = (self.publisher, self.subscriber)
+            self.publisher = self.subscriber = None  # frames counted from now are new frames
             self.rejoins.append((time.monotonic(), message["reason"]))
-            await self._close_media()
+            await self._close_media(*old)
             await self.join()
         elif kind == "error":
             self.errors.append(message)
@@ -92,8 +96,8 @@ class WsParticipant:
             return 0
         return self.subscriber.video[other.id].frames
 
-    async def _close_media(self) -> None:
-        for pc_owner in (self.publisher, self.subscriber):
+    async def _close_media(self, *owners: Publisher | Subscriber | None) -> None:
+        for pc_owner in owners or (self.publisher, self.subscriber):
             if pc_owner is not None:
                 with contextlib.suppress(Exception):
                     await pc_owner.close()
