@@ -148,7 +148,8 @@ class SubscribeSession:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("%s: renegotiation failed", self.name)
+            if not self._closed:  # closing mid-negotiation is expected, not a failure
+                log.exception("%s: renegotiation failed", self.name)
         finally:
             self.idle.set()
 
