@@ -8,6 +8,7 @@ in ``sfu-sim`` scenario files and here. Every key is commented in ``config-sampl
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -20,6 +21,23 @@ from pydantic_settings import (
 )
 
 from sfu_balancer.core import CostTable, RoutingConfig
+
+
+def _typed(table: dict[str, Any]) -> dict[str, Any]:
+    """Environment values arrive as strings (SFUB_ROUTING__MAX_PER_BRIDGE=40): read those that
+    are JSON (numbers, booleans, tables) as JSON; the rest stay strings ("balanced")."""
+    result: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            result[key] = _typed(value)
+        elif isinstance(value, str):
+            try:
+                result[key] = json.loads(value)
+            except ValueError:
+                result[key] = value
+        else:
+            result[key] = value
+    return result
 
 
 class RedisSettings(BaseModel):
@@ -54,12 +72,14 @@ class Settings(BaseSettings):
     @field_validator("routing")
     @classmethod
     def _valid_routing(cls, value: dict[str, Any]) -> dict[str, Any]:
+        value = _typed(value)
         RoutingConfig.from_mapping(value)  # ValueError names the key
         return value
 
     @field_validator("costs")
     @classmethod
     def _valid_costs(cls, value: dict[str, Any]) -> dict[str, Any]:
+        value = _typed(value)
         CostTable.from_mapping(value)
         return value
 
