@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -29,8 +30,21 @@ def _run(main: Awaitable[None]) -> None:
         runner.run(main)  # type: ignore[arg-type]
 
 
+def _reload(app: Any, config: Path) -> None:
+    """SIGHUP: re-read ``[routing]`` and ``[costs]`` from the config file; keep the old ones
+    (and say why) when the file is invalid. Nobody is disconnected."""
+    from sfu_balancer.service.keys import ROUTER
+
+    try:
+        fresh = load_settings(config)
+        app[ROUTER].reload_routing(fresh.routing, fresh.costs)
+    except ValueError as exc:
+        click.echo(f"SIGHUP: keeping the current routing: {exc}", err=True)
+
+
 async def serve(
     settings: Settings,
+    config: Path | None = None,
     started: Callable[[int], Awaitable[None]] | None = None,
     stopping: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
@@ -52,6 +66,8 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if config is not None:
+        loop.add_signal_handler(signal.SIGHUP, _reload, app, config)
     try:
         if started is not None:
             await started(port)
@@ -113,7 +129,7 @@ def serve_command(config: Path | None, host: str | None, port: int | None) -> No
         raise click.ClickException(str(exc)) from None
     if not settings.dev and not settings.admin_token:
         click.echo("warning: no admin_token set: the admin API refuses every request", err=True)
-    _run(serve(settings))
+    _run(serve(settings, config))
 
 
 @main.command("dev")
@@ -142,7 +158,7 @@ def dev_command(bridge_count: int, port: int, config: Path | None) -> None:
 
     async def run() -> None:
         try:
-            await serve(settings, started, bridges.stop)
+            await serve(settings, config, started, bridges.stop)
         finally:
             await bridges.stop()  # also when serving failed before it stopped them
 

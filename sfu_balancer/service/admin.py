@@ -112,6 +112,23 @@ async def undrain_bridge(request: web.Request) -> web.Response:
     return web.json_response(bridge_json(_router(request), bridge))
 
 
+async def routing(request: web.Request) -> web.Response:
+    """GET the live ``[routing]`` table; PUT a new one (JSON object) to swap it in."""
+    _require_admin(request)
+    router = _router(request)
+    if request.method == "PUT":
+        try:
+            table = await request.json()
+            if not isinstance(table, dict):
+                raise ValueError("body must be a JSON object: the [routing] table")
+            router.reload_routing(table)
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=json.dumps({"error": str(exc)}),
+                                     content_type="application/json") from None
+    return web.json_response({"routing": router.routing_table,
+                              "policy": router.config.policy})
+
+
 async def metrics(request: web.Request) -> web.Response:
     router = _router(request)
     rooms = await router.store.rooms()
@@ -145,6 +162,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/rooms", list_rooms)
     app.router.add_post("/api/v1/bridges/{bridge_id}/drain", drain_bridge)
     app.router.add_post("/api/v1/bridges/{bridge_id}/undrain", undrain_bridge)
+    app.router.add_get("/api/v1/routing", routing)
+    app.router.add_put("/api/v1/routing", routing)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -26,11 +26,13 @@ import structlog
 
 from sfu_balancer import wire
 from sfu_balancer.core import (
+    CostTable,
     Decision,
     JoinRequest,
     PendingLedger,
     Reason,
     RoomPortion,
+    RoutingConfig,
     Tier,
     build_view,
     decide_join,
@@ -90,6 +92,15 @@ class Router:
         self.move_targets: dict[tuple[str, str], tuple[str, Reason]] = {}
         self.last_rebalanced: dict[str, float] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def reload_routing(self, routing: dict[str, Any], costs: dict[str, Any] | None = None) -> None:
+        """Swap the ``[routing]`` (and ``[costs]``) tables; raises ValueError and changes
+        nothing if either is invalid. Rooms stay where they are: only later decisions change."""
+        config = RoutingConfig.from_mapping(routing)
+        cost_table = CostTable.from_mapping(costs) if costs is not None else self.costs
+        self.config, self.policy, self.costs = config, config.build_policy(), cost_table
+        self.routing_table = dict(routing)
+        log.info("routing_reloaded", policy=config.policy)
 
     # -- participants ----------------------------------------------------------------------
 

@@ -1,0 +1,3 @@
+from sfu_balancer.cli import main
+
+main()

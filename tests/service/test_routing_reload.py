@@ -1,0 +1,68 @@
+"""Routing changes without dropping anyone: PUT /api/v1/routing and SIGHUP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+import aiohttp
+
+from .conftest import free_port
+
+
+async def test_put_routing_swaps_policy_and_refuses_bad_tables(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    cluster = await cluster_factory(bridges=1)
+    url = f"{cluster.url}/api/v1/routing"
+    async with aiohttp.ClientSession() as http:
+        assert (await (await http.get(url)).json())["policy"] == "balanced"
+        ok = await http.put(url, json={"policy": "power_of_d", "params": {"d": 2}})
+        assert ok.status == 200 and (await ok.json())["policy"] == "power_of_d"
+        bad = await http.put(url, json={"policy": "nope"})
+        assert bad.status == 400 and "known policies" in (await bad.json())["error"]
+        assert (await (await http.get(url)).json())["policy"] == "power_of_d"
+    assert cluster.router.policy.name == "power_of_d"
+
+
+async def test_sighup_reloads_routing_from_the_config_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    config = tmp_path / "sfu-balancer.toml"
+    config.write_text(f'port = {port}\nadmin_token = "t"\n[routing]\npolicy = "random"\n')
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sfu_balancer", "serve", "--config", str(config),
+        stderr=asyncio.subprocess.PIPE, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api/v1/routing"
+    headers = {"Authorization": "Bearer t"}
+    seen: dict[str, str] = {}
+
+    async def policy(http: aiohttp.ClientSession) -> str:
+        try:
+            seen["policy"] = (await (await http.get(url, headers=headers)).json())["policy"]
+        except aiohttp.ClientError:
+            seen["policy"] = ""
+        return seen["policy"]
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):
+                if await policy(http) == "random":
+                    break
+                await asyncio.sleep(0.05)
+            assert seen["policy"] == "random"
+            config.write_text(f'port = {port}\nadmin_token = "t"\n[routing]\n'
+                              'policy = "least_loaded"\n')
+            os.kill(process.pid, signal.SIGHUP)
+            for _ in range(200):
+                if await policy(http) == "least_loaded":
+                    break
+                await asyncio.sleep(0.05)
+            assert seen["policy"] == "least_loaded"
+            config.write_text(f'port = {port}\n[routing]\npolicy = "bogus"\n')
+            os.kill(process.pid, signal.SIGHUP)
+            assert await policy(http) == "least_loaded"  # a bad file changes nothing
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 20)
+    assert process.returncode == 0
+    assert b"keeping the current routing" in err and b"known policies" in err
