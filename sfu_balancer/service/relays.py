@@ -8,8 +8,10 @@ from either side travel the same way (``forward_offer``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 
 import structlog
@@ -39,6 +41,9 @@ class Relays:
         self.fleet = fleet
         self.timeout_s = timeout_s
         self.by_id: dict[str, Relay] = {}
+        # Opening and closing a room's relays never interleave (a close racing an open
+        # would leave one side half-built).
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def between(self, room: str, bridge: str) -> list[Relay]:
         return [r for r in self.by_id.values() if r.room == room and bridge in (r.a, r.b)]
@@ -47,6 +52,10 @@ class Relays:
         return [r for r in self.by_id.values() if bridge in (r.a, r.b)]
 
     async def open(self, room: str, a: str, b: str) -> Relay:
+        async with self._locks[room]:
+            return await self._open(room, a, b)
+
+    async def _open(self, room: str, a: str, b: str) -> Relay:
         relay = Relay(uuid.uuid4().hex[:16], room, a, b)
         self.by_id[relay.id] = relay
         try:
@@ -57,7 +66,7 @@ class Relays:
                 if accept.sdp:  # empty until the side has a local publisher
                     await self.forward_offer(relay, side, accept.sdp, accept.seq)
         except (BridgeUnavailable, BridgeCommandError):
-            await self.close(relay)
+            await self._close(relay)
             raise
         log.info("relay_opened", room=room, relay=relay.id, a=a, b=b)
         return relay
@@ -75,7 +84,12 @@ class Relays:
                                     sdp=answer.sdp, seq=seq))
 
     async def close(self, relay: Relay) -> None:
-        self.by_id.pop(relay.id, None)
+        async with self._locks[relay.room]:
+            await self._close(relay)
+
+    async def _close(self, relay: Relay) -> None:
+        if self.by_id.pop(relay.id, None) is None:
+            return  # already closed
         for side in (relay.a, relay.b):
             link = self.fleet.link(side)
             if link is None:

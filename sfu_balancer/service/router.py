@@ -89,7 +89,8 @@ class Router:
         self.rng = np.random.default_rng(settings.seed)
         self.relays = Relays(fleet, settings.allocate_timeout_s)
         self.sessions: dict[tuple[str, str], Session] = {}
-        self.move_targets: dict[tuple[str, str], tuple[str, Reason]] = {}
+        # participant -> (from bridge, to bridge, reason) of a move the core planned
+        self.move_targets: dict[tuple[str, str], tuple[str, str, Reason]] = {}
         self.last_rebalanced: dict[str, float] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -153,10 +154,13 @@ class Router:
         key = (request.room, request.participant)
         target = self.move_targets.pop(key, None)
         members = await self.store.room_members(request.room)
-        if target is not None and target[0] in self.fleet.serving():
-            # Executing a move the core planned; the room keeps its relays to where it was.
-            others = tuple(b for b in members if b != target[0] and self.fleet.link(b))
-            return Decision(request.room, request.participant, target[0], target[1],
+        if target is not None and target[1] in self.fleet.serving():
+            # Executing a move the core planned. The whole portion on the source moves, so the
+            # target links only to the room's other bridges, never back to the source.
+            source, destination, reason = target
+            others = tuple(b for b in members
+                           if b not in (source, destination) and self.fleet.link(b))
+            return Decision(request.room, request.participant, destination, reason,
                             relay_to=others, detail={"cost": [0.0, 0.0, 0.0]})
         snapshot = self.fleet.snapshot(now)
         view = build_view(snapshot, await self._ledger(snapshot, now), self.config)
@@ -329,6 +333,6 @@ class Router:
                        if r.bridge == move.from_bridge
                        and (r.room, r.participant) not in self.move_targets][: move.participants]
             for record in records:
-                self.move_targets[(record.room, record.participant)] = (move.to_bridge,
-                                                                       move.reason)
+                self.move_targets[(record.room, record.participant)] = (
+                    move.from_bridge, move.to_bridge, move.reason)
                 await self.tell_rejoin(record.room, record.participant, reason)

@@ -89,6 +89,10 @@ class WsParticipant:
             await self.join()
         elif kind == "error":
             self.errors.append(message)
+            if message.get("code") == "bridge_error" and len(self.errors) < 5:
+                await asyncio.sleep(0.5)  # like the join page: retry a failed allocation
+                await self._close_media()
+                await self.join()
         await self.messages.put(message)
 
     def frames_from(self, other: WsParticipant) -> int:
