@@ -263,8 +263,12 @@ class Router:
                                         "participant": t.participant} for t in offer.tracks]})
 
     async def bridge_failed(self, bridge: str, cause: str) -> None:
+        link = self.fleet.entries[bridge].link
         if not self.fleet.mark_failed(bridge):
             return
+        if link is not None:
+            # A silent bridge that wakes up must dial in again (a fresh hello) to serve.
+            await link.close()
         self.metrics.bridge_failures.labels(cause).inc()
         self.metrics.bridge_up.labels(bridge).set(0)
         log.warning("bridge_failed", bridge=bridge, cause=cause)

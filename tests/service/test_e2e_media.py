@@ -87,3 +87,27 @@ async def test_drain_moves_everyone_and_takes_no_new_rooms(cluster_factory) -> N
     await cluster.router.undrain(source)
     assert source in cluster.router.fleet.serving()
     await asyncio.sleep(0)  # let the loop settle before teardown
+
+
+async def test_silent_bridge_fails_and_returns_after_dialing_in_again(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+
+    cluster = await cluster_factory(bridges=2)
+    members = [await cluster.participant("quiet") for _ in range(2)]
+    await wait_for(lambda: everyone_receives_everyone(members), 60, "media before the freeze")
+    frozen = members[0].bridge
+    survivor = ({"b1", "b2"} - {frozen}).pop()
+    process = cluster.bridges[frozen]
+    os.killpg(process.pid, signal.SIGSTOP)  # alive, link open, but no more reports
+    try:
+        await wait_for(lambda: all(m.bridge == survivor for m in members), 30,
+                       "participants to leave the silent bridge")
+        assert cluster.router.fleet.entries[frozen].info.state.value == "failed"
+        assert all(reason == "bridge_failed" for m in members for _, reason in m.rejoins)
+        await wait_for(lambda: all(m.frames_from(members[1 - i]) >= FRAMES
+                                   for i, m in enumerate(members)), 60, "media after failover")
+    finally:
+        os.killpg(process.pid, signal.SIGCONT)
+    await wait_for(lambda: frozen in cluster.router.fleet.serving(), 30,
+                   "the woken bridge to dial in again and serve")
