@@ -53,6 +53,7 @@ from .relays import RELAY_PREFIX, Relays
 log = structlog.get_logger(__name__)
 
 JOIN_RATE_WINDOW_S = 60.0
+PLACEMENT_ATTEMPTS = 5
 REFUSAL_CODES = {Reason.CAPACITY: "capacity", Reason.QUOTA: "quota",
                  Reason.NO_BRIDGE: "no_bridge", Reason.FORBIDDEN: "forbidden"}
 
@@ -113,19 +114,28 @@ class Router:
             old = await self.store.remove_participant(room, participant)
             if old is not None:
                 await self._release_on_bridge(old)
-            now = self.clock()
-            decision = await self._decide(JoinRequest(room, participant, region, tier, tenant), now)
-            self.metrics.decisions.labels(decision.reason.value).inc()
-            if decision.bridge_id is None:
-                code = REFUSAL_CODES.get(decision.reason, "no_bridge")
-                self.metrics.refusals.labels(code).inc()
-                raise JoinRefused(code, f"join refused: {decision.reason.value}")
-            bridge = decision.bridge_id
+            request = JoinRequest(room, participant, region, tier, tenant)
+            for _attempt in range(PLACEMENT_ATTEMPTS):
+                now = self.clock()
+                members = await self.store.room_members(room)
+                decision = await self._decide(request, members, now)
+                self.metrics.decisions.labels(decision.reason.value).inc()
+                if decision.bridge_id is None:
+                    code = REFUSAL_CODES.get(decision.reason, "no_bridge")
+                    self.metrics.refusals.labels(code).inc()
+                    raise JoinRefused(code, f"join refused: {decision.reason.value}")
+                bridge = decision.bridge_id
+                record = ParticipantRecord(room, participant, bridge, tenant, tier.value, now)
+                # Another balancer instance may have placed the room meanwhile: then decide
+                # again on what it did, instead of opening the room on a second bridge.
+                if await self.store.claim_placement(record, frozenset(members)):
+                    break
+            else:
+                self.metrics.refusals.labels("bridge_error").inc()
+                raise JoinRefused("bridge_error", "the room kept changing; try again")
             cost = decision.detail.get("cost", (0.0, 0.0, 0.0))
             await self.store.ledger_add(LedgerEntry(bridge, tuple(cost), now))  # type: ignore[arg-type]
             await self.store.record_join(room, bridge, now)
-            await self.store.add_participant(ParticipantRecord(
-                room, participant, bridge, tenant, tier.value, now))
             self.sessions[key] = session
         try:
             for other in decision.relay_to:
@@ -150,10 +160,10 @@ class Router:
                  reason=decision.reason.value)
         return Joined(participant, bridge, reply.sdp, decision)
 
-    async def _decide(self, request: JoinRequest, now: float) -> Decision:
+    async def _decide(self, request: JoinRequest, members: dict[str, int],
+                      now: float) -> Decision:
         key = (request.room, request.participant)
         target = self.move_targets.pop(key, None)
-        members = await self.store.room_members(request.room)
         if target is not None and target[1] in self.fleet.serving():
             # Executing a move the core planned. The whole portion on the source moves, so the
             # target links only to the room's other bridges, never back to the source.

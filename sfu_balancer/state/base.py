@@ -1,8 +1,13 @@
 """The StateStore protocol (DESIGN.md §4).
 
 Rules every implementation keeps:
-- A participant is in at most one room on one bridge: ``add_participant`` replaces a previous
+- A participant is in at most one room on one bridge: ``claim_placement`` replaces a previous
   record of the same (room, participant).
+- ``claim_placement`` is the one atomic step of a join (DESIGN.md §4: never get-then-set): it
+  adds the participant only if the chosen bridge already hosts the room, or the room's set of
+  bridges is still the one the decision saw. Otherwise it changes nothing and returns False,
+  and the caller decides again. So two instances can never open one room on two bridges
+  while the store is reachable.
 - ``room_members`` is derived from the participant records, never stored apart from them, so
   the two cannot disagree.
 - Ledger entries are raw placements (bridge, forecast cost, placed_at); when a charge stops
@@ -35,7 +40,10 @@ class LedgerEntry:
 
 
 class StateStore(Protocol):
-    async def add_participant(self, record: ParticipantRecord) -> None: ...
+    async def claim_placement(self, record: ParticipantRecord, seen: frozenset[str]) -> bool:
+        """Atomically add ``record`` if ``record.bridge`` hosts the room or the room's bridges
+        are still ``seen``; False (and no change) otherwise."""
+        ...
 
     async def remove_participant(self, room: str, participant: str) -> ParticipantRecord | None:
         ...

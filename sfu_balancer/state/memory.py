@@ -16,8 +16,14 @@ class MemoryStore:
         self._ledger: deque[LedgerEntry] = deque()
         self._drains: dict[str, float] = {}
 
-    async def add_participant(self, record: ParticipantRecord) -> None:
+    async def claim_placement(self, record: ParticipantRecord, seen: frozenset[str]) -> bool:
+        # One event loop and no await inside: this check-and-set is atomic here.
+        current = {r.bridge for (room, p), r in self._participants.items()
+                   if room == record.room and p != record.participant}
+        if record.bridge not in current and current != seen:
+            return False
         self._participants[(record.room, record.participant)] = record
+        return True
 
     async def remove_participant(self, room: str, participant: str) -> ParticipantRecord | None:
         return self._participants.pop((room, participant), None)
