@@ -1,0 +1,151 @@
+"""Chromium through ``sfu-balancer dev --bridges 2``: the join page and the dashboard.
+
+Two pages join one room and decode each other's video; their bridge is killed with SIGKILL and
+both pages rejoin by themselves on the other bridge and decode again. The pages are read only
+through the DOM contract (DESIGN.md §5) and ``window.sfuStats()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import uuid
+from typing import Any
+
+import pytest
+
+from .conftest import DevServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CONNECT_TIMEOUT_MS = 60_000
+DECODE_TIMEOUT_MS = 60_000
+FAILOVER_TIMEOUT_MS = 60_000
+FRAMES = 10  # decoded frames that must arrive after the first frame shows
+
+# Resolves true once `other`'s remote video shows frames and `need` more were decoded since
+# this predicate first saw them on the current bridge (a rejoin starts new counters).
+DECODING = """
+async ([other, need]) => {
+  const body = document.body;
+  if (body.dataset.state !== 'connected') return false;
+  const video = document.querySelector(`video.remote[data-participant="${CSS.escape(other)}"]`);
+  if (!video || video.videoWidth === 0) return false;
+  const stats = await window.sfuStats();
+  const remote = stats.remotes.find(r => r.participant === other && r.kind === 'video');
+  if (!remote || remote.framesDecoded === 0) return false;
+  window.__frames = window.__frames || {};
+  const key = `${other}@${stats.bridge}`;
+  if (!(key in window.__frames)) window.__frames[key] = remote.framesDecoded;
+  return remote.framesDecoded >= window.__frames[key] + need;
+}
+"""
+
+
+async def open_join_page(browser: Any, url: str, log: list[str]) -> Any:
+    context = await browser.new_context()
+    page = await context.new_page()
+    name = f"page{len(log)}"
+    page.on("console", lambda m: log.append(f"{name} {m.type}: {m.text}"))
+    page.on("pageerror", lambda e: log.append(f"{name} pageerror: {e}"))
+    await page.goto(url)
+    return page
+
+
+async def dataset(page: Any) -> dict[str, str]:
+    return dict(await page.evaluate("({...document.body.dataset})"))
+
+
+async def wait_connected(page: Any, *, not_on: str | None = None,
+                         deadline_ms: float = CONNECT_TIMEOUT_MS) -> dict[str, str]:
+    await page.wait_for_function(
+        """(notOn) => document.body.dataset.state === 'connected'
+              && document.body.dataset.bridge && document.body.dataset.bridge !== notOn""",
+        arg=not_on, polling=100, timeout=deadline_ms)
+    return await dataset(page)
+
+
+async def wait_decoding(page: Any, other: str, deadline_ms: float = DECODE_TIMEOUT_MS) -> None:
+    await page.wait_for_function(DECODING, arg=[other, FRAMES], polling=200, timeout=deadline_ms)
+
+
+async def explain(pages: list[Any], log: list[str], server: DevServer) -> str:
+    lines = []
+    for page in pages:
+        lines.append(f"{await dataset(page)} {await page.evaluate('window.sfuStats()')}")
+    return "\n".join([*lines, *log[-30:], server.log_tail(40)])
+
+
+async def test_two_pages_decode_each_other_and_rejoin_after_bridge_kill(
+        dev_server: DevServer, browser: Any) -> None:
+    room = f"e2e-{uuid.uuid4().hex[:8]}"
+    log: list[str] = []
+    pages = [await open_join_page(browser, dev_server.url(f"/r/{room}"), log) for _ in range(2)]
+    try:
+        before = await asyncio.gather(*(wait_connected(p) for p in pages))
+        ids = [d["participant"] for d in before]
+        assert ids[0] and ids[1] and ids[0] != ids[1]
+        await asyncio.gather(wait_decoding(pages[0], ids[1]), wait_decoding(pages[1], ids[0]))
+
+        victim = before[0]["bridge"]
+        assert before[1]["bridge"] == victim, "a room of two stays on one bridge"
+        bridges = {b["id"]: b for b in await dev_server.bridges()}
+        assert bridges[victim]["state"] == "serving"
+        survivors = [b for b in bridges.values() if b["id"] != victim and b["state"] == "serving"]
+        assert survivors, bridges
+        loop = asyncio.get_running_loop()
+        killed_at = loop.time()
+        os.kill(bridges[victim]["pid"], signal.SIGKILL)
+
+        after = await asyncio.gather(*(wait_connected(p, not_on=victim,
+                                                      deadline_ms=FAILOVER_TIMEOUT_MS)
+                                       for p in pages))
+        assert [d["participant"] for d in after] == ids, "rejoin keeps the participant id"
+        assert {d["bridge"] for d in after} <= {b["id"] for b in survivors}
+        await asyncio.gather(wait_decoding(pages[0], ids[1]), wait_decoding(pages[1], ids[0]))
+        print(f"kill -9 to both pages decoding {FRAMES} new frames: "
+              f"{loop.time() - killed_at:.2f} s")
+        assert (await dev_server.bridges()) and {
+            b["id"]: b["state"] for b in await dev_server.bridges()}[victim] == "failed"
+        for page in pages:  # one remote video each, nothing left of the old bridge
+            remotes = await page.evaluate(
+                "[...document.querySelectorAll('video.remote')].map(v => v.dataset.participant)")
+            assert len(remotes) == 1
+    except Exception as exc:
+        raise AssertionError(f"{exc}\n{await explain(pages, log, dev_server)}") from exc
+    finally:
+        for page in pages:
+            await page.context.close()
+
+
+async def test_dashboard_lists_bridges_and_rooms(dev_server: DevServer, browser: Any) -> None:
+    log: list[str] = []
+    dashboard = await open_join_page(browser, dev_server.url("/dashboard"), log)
+    room = f"dash-{uuid.uuid4().hex[:8]}"
+    member = await open_join_page(browser, dev_server.url(f"/r/{room}"), log)
+    try:
+        await dashboard.wait_for_function(
+            """() => document.querySelectorAll('#bridges tbody tr[data-bridge]').length === 2
+                     && [...document.querySelectorAll('#bridges tbody tr[data-bridge]')]
+                        .every(tr => tr.children[8].textContent !== '–')""",
+            polling=200, timeout=CONNECT_TIMEOUT_MS)
+        shown = await dashboard.evaluate(
+            "[...document.querySelectorAll('#bridges tbody tr[data-bridge]')]"
+            ".map(tr => [tr.dataset.bridge, tr.dataset.state])")
+        api = sorted((b["id"], b["state"]) for b in await dev_server.bridges())
+        assert sorted(tuple(row) for row in shown) == api
+        assert await dashboard.evaluate("document.querySelector('h1').textContent")
+
+        joined = await wait_connected(member)
+        await dashboard.wait_for_function(
+            """([room, bridge]) => {
+                 const tr = document.querySelector(`#rooms tr[data-room="${room}"]`);
+                 return tr && tr.textContent.includes(`${bridge}: 1`);
+               }""",
+            arg=[room, joined["bridge"]], polling=200, timeout=CONNECT_TIMEOUT_MS)
+    except Exception as exc:
+        raise AssertionError(f"{exc}\n{await explain([member], log, dev_server)}") from exc
+    finally:
+        for page in (dashboard, member):
+            await page.context.close()
