@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import random
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ from bridges.sfu.sdp import BridgeError
 from bridges.sfu.worker import Worker
 from bridges.stats import StatsSampler
 from sfu_balancer import wire
+from sfu_balancer.hello_auth import sign_hello
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ class AgentConfig:
     capacity: wire.Capacity = field(default_factory=wire.Capacity)
     balancers: list[str] = field(default_factory=list)
     report_interval: float = 1.0
-    auth: str = ""
+    secret: str = ""  # shared bridge secret; proves itself in every hello (hello_auth)
 
 
 class Link:
@@ -138,7 +140,8 @@ class Agent:
         c = self.config
         return wire.Hello(
             id=c.bridge_id, host=c.host, region=c.region, version=c.version,
-            capacity=c.capacity, pid=os.getpid(), auth=c.auth,
+            capacity=c.capacity, pid=os.getpid(),
+            auth=sign_hello(c.bridge_id, c.secret, time.time()) if c.secret else "",
         )
 
     def last_report(self) -> wire.Report:

@@ -54,12 +54,14 @@ async def serve(config: AgentConfig, drain_timeout: float) -> None:
                    "default: every non-loopback address.")
 @click.option("--drain-timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="On SIGTERM, longest wait for rooms to empty before exiting.")
+@click.option("--secret", envvar="SFUB_BRIDGE_SECRET", default="", show_envvar=True,
+              help="Shared bridge secret proved in every hello (the balancer's bridge_secret).")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 def main(
     balancers: tuple[str, ...], region: str, egress_mbps: float, ingress_mbps: float,
     cpu_cores: float, bridge_id: str | None, host: str | None, report_interval: float,
-    ice_addresses: tuple[str, ...], drain_timeout: float, log_level: str,
+    ice_addresses: tuple[str, ...], drain_timeout: float, secret: str, log_level: str,
 ) -> None:
     """Run one SFU bridge worker."""
     logging.basicConfig(
@@ -76,5 +78,6 @@ def main(
         capacity=wire.Capacity(cpu=cpu_cores, egress_mbps=egress_mbps, ingress_mbps=ingress_mbps),
         balancers=list(balancers),
         report_interval=report_interval,
+        secret=secret,
     )
     asyncio.run(serve(config, drain_timeout))

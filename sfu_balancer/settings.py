@@ -45,6 +45,19 @@ class RedisSettings(BaseModel):
     prefix: str = "sfub"
 
 
+class LimitSettings(BaseModel):
+    """Abuse limits on participants (``[limits]``). A rate of 0 disables that limit."""
+
+    allow_cidrs_file: Path | None = None  # only these networks may connect (one CIDR a line)
+    block_cidrs_file: Path | None = None  # these may not; reloaded on SIGHUP
+    connections_per_ip_per_min: float = Field(60.0, ge=0)
+    joins_per_ip_per_min: float = Field(30.0, ge=0)
+    burst: int = Field(10, ge=1)  # requests an address may make at once before the rate applies
+    max_room_participants: int = Field(100, ge=0)  # 0 = no limit
+    ws_messages_per_s: float = Field(20.0, ge=0)  # per socket
+    ws_burst: int = Field(50, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SFUB_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -68,6 +81,33 @@ class Settings(BaseSettings):
     routing: dict[str, Any] = Field(default_factory=dict)
     costs: dict[str, Any] = Field(default_factory=dict)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    # Security (docs/operations.md, "Security")
+    api_keys: dict[str, str] = Field(default_factory=dict)  # token issuer (iss) -> HS256 secret
+    token_algorithms: list[str] = Field(default_factory=lambda: ["HS256"])
+    token_leeway_s: float = Field(10.0, ge=0)  # clock skew allowed on exp / nbf
+    token_audience: str | None = None  # required "aud" (Jitsi-shaped tokens), if set
+    bridge_secret: str | None = None  # bridges prove it in hello; required outside dev
+    admin_listen: str | None = None  # "127.0.0.1:9090": admin API only on this listener
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+
+    @field_validator("token_algorithms")
+    @classmethod
+    def _known_algorithms(cls, value: list[str]) -> list[str]:
+        allowed = {"HS256", "HS384", "HS512"}
+        bad = [a for a in value if a not in allowed]
+        if bad or not value:
+            raise ValueError(f"token_algorithms must be a non-empty subset of {sorted(allowed)}, "
+                             f"got {value!r}")
+        return value
+
+    @field_validator("admin_listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            host, _, port = value.rpartition(":")
+            if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+                raise ValueError(f"admin_listen must be HOST:PORT, got {value!r}")
+        return value
 
     @field_validator("routing")
     @classmethod

@@ -157,17 +157,28 @@ async def dashboard(request: web.Request) -> web.FileResponse:
     return web.FileResponse(WEB / "dashboard.html")
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v1/bridges", list_bridges)
-    app.router.add_get("/api/v1/rooms", list_rooms)
-    app.router.add_post("/api/v1/bridges/{bridge_id}/drain", drain_bridge)
-    app.router.add_post("/api/v1/bridges/{bridge_id}/undrain", undrain_bridge)
-    app.router.add_get("/api/v1/routing", routing)
-    app.router.add_put("/api/v1/routing", routing)
-    app.router.add_get("/metrics", metrics)
+def add_routes(app: web.Application, *, public: bool, admin: bool) -> None:
+    """Public pages and/or the operator API on ``app``; with ``admin_listen`` set, the admin
+    part is served only by a second listener (``create_admin_app``)."""
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/r/{room}", join_page)
-    app.router.add_get("/dashboard", dashboard)
     if WEB.is_dir():
         app.router.add_static("/static/", WEB)
+    if public:
+        app.router.add_get("/r/{room}", join_page)
+    if admin:
+        app.router.add_get("/api/v1/bridges", list_bridges)
+        app.router.add_get("/api/v1/rooms", list_rooms)
+        app.router.add_post("/api/v1/bridges/{bridge_id}/drain", drain_bridge)
+        app.router.add_post("/api/v1/bridges/{bridge_id}/undrain", undrain_bridge)
+        app.router.add_get("/api/v1/routing", routing)
+        app.router.add_put("/api/v1/routing", routing)
+        app.router.add_get("/metrics", metrics)
+        app.router.add_get("/dashboard", dashboard)
+
+
+def create_admin_app(router: Router) -> web.Application:
+    app = web.Application()
+    app[ROUTER] = router
+    add_routes(app, public=False, admin=True)
+    return app

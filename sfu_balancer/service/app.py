@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import weakref
 from collections.abc import AsyncIterator
 
@@ -11,6 +12,7 @@ import structlog
 from aiohttp import web
 
 from sfu_balancer import wire
+from sfu_balancer.hello_auth import HelloRefused, verify_hello
 from sfu_balancer.settings import Settings
 from sfu_balancer.state import MemoryStore, StateStore
 
@@ -18,12 +20,25 @@ from .admin import add_routes
 from .bridge_link import BridgeLink, read_hello
 from .decision_log import DecisionLog
 from .fleet import Fleet
-from .keys import ROUTER, SOCKETS
+from .guard import Guard
+from .keys import GUARD, ROUTER, SOCKETS
 from .metrics import Metrics
 from .router import Router
 from .signaling import websocket_handler
 
 log = structlog.get_logger(__name__)
+
+
+def _bridge_auth_refusal(settings: Settings, hello: wire.Hello) -> str | None:
+    """Why this hello may not link, or None. Outside dev a bridge_secret is mandatory."""
+    if settings.bridge_secret is None:
+        return None if settings.dev else "bridge_secret is not configured: bridges are refused"
+    try:
+        verify_hello(hello.auth, hello.id, settings.bridge_secret, time.time(),
+                     max_age_s=max(120.0, settings.token_leeway_s))
+    except HelloRefused as exc:
+        return str(exc)
+    return None
 
 
 async def bridge_handler(request: web.Request) -> web.WebSocketResponse:
@@ -34,6 +49,14 @@ async def bridge_handler(request: web.Request) -> web.WebSocketResponse:
     hello = await read_hello(ws)
     if hello is None:
         router.metrics.refusals.labels("bridge_hello").inc()
+        await ws.close()
+        return ws
+    refusal = _bridge_auth_refusal(router.settings, hello)
+    if refusal is not None:
+        router.metrics.refusals.labels("bridge_auth").inc()
+        log.warning("bridge_refused", bridge=hello.id, peer=request.remote, reason=refusal)
+        await ws.send_bytes(wire.encode(wire.Error(
+            code=wire.ErrorCode.MALFORMED, reason=refusal, about="hello")))
         await ws.close()
         return ws
     if router.fleet.connected(hello.id):
@@ -80,9 +103,10 @@ def create_app(settings: Settings, store: StateStore | None = None) -> web.Appli
     decisions = DecisionLog(settings.decision_log)
     router = Router(settings, store, fleet, metrics, decisions)
     app[ROUTER] = router
+    app[GUARD] = Guard(settings, metrics)
     app.router.add_get("/ws", websocket_handler)
     app.router.add_get("/bridge", bridge_handler)
-    add_routes(app)
+    add_routes(app, public=True, admin=settings.admin_listen is None)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_periodic(router))

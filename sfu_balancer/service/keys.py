@@ -7,7 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
+from .guard import Guard
 from .router import Router
 
 ROUTER = web.AppKey("router", Router)
+GUARD = web.AppKey("guard", Guard)
 SOCKETS: web.AppKey[weakref.WeakSet[Any]] = web.AppKey("sockets")

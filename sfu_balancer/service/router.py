@@ -54,7 +54,7 @@ log = structlog.get_logger(__name__)
 
 JOIN_RATE_WINDOW_S = 60.0
 PLACEMENT_ATTEMPTS = 5
-REFUSAL_CODES = {Reason.CAPACITY: "capacity", Reason.QUOTA: "quota",
+REFUSAL_CODES = {Reason.CAPACITY: "capacity", Reason.QUOTA: "quota",  # core reason -> /ws code
                  Reason.NO_BRIDGE: "no_bridge", Reason.FORBIDDEN: "forbidden"}
 
 
@@ -111,6 +111,12 @@ class Router:
                    region: str | None = None) -> Joined:
         key = (room, participant)
         async with self._locks[room]:
+            limit = self.settings.limits.max_room_participants
+            present = await self.store.room_members(room)
+            rejoining = await self.store.get_participant(room, participant) is not None
+            if limit and not rejoining and sum(present.values()) >= limit:
+                self.metrics.refusals.labels("room_full").inc()
+                raise JoinRefused("room_full", f"this room is full ({limit} participants)")
             old = await self.store.remove_participant(room, participant)
             if old is not None:
                 await self._release_on_bridge(old)

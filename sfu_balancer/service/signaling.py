@@ -21,7 +21,9 @@ from typing import Any
 import structlog
 from aiohttp import WSMsgType, web
 
-from .keys import ROUTER, SOCKETS
+from .abuse import RateLimiter
+from .guard import Guard, Refused
+from .keys import GUARD, ROUTER, SOCKETS
 from .router import JoinRefused, Router
 
 log = structlog.get_logger(__name__)
@@ -29,6 +31,8 @@ log = structlog.get_logger(__name__)
 ROOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_SDP_CHARS = 64 * 1024
+# Errors after which retrying the same join cannot succeed (the page stops and explains).
+FATAL = frozenset({"capacity", "quota", "forbidden", "no_bridge", "room_full"})
 
 
 class BadMessage(Exception):
@@ -48,12 +52,17 @@ def _field(message: dict[str, Any], name: str, kind: type, *, required: bool = T
 
 
 class ParticipantSocket:
-    def __init__(self, ws: web.WebSocketResponse, router: Router) -> None:
+    def __init__(self, ws: web.WebSocketResponse, router: Router, guard: Guard,
+                 remote: str | None) -> None:
         self.ws = ws
         self.router = router
+        self.guard = guard
+        self.remote = remote
         self.room: str | None = None
         self.participant: str | None = None
         self._send_lock = asyncio.Lock()
+        limits = router.settings.limits
+        self.messages = RateLimiter(limits.ws_messages_per_s, limits.ws_burst, max_keys=1)
 
     async def send(self, message: dict[str, Any]) -> None:
         if self.ws.closed:
@@ -67,6 +76,8 @@ class ParticipantSocket:
         await self.send({"type": "error", "code": code, "message": message, "fatal": fatal})
 
     async def handle(self, raw: str) -> None:
+        if not self.messages.allow("", self.router.clock()):
+            raise self.guard.refuse("rate_limited", "too many messages; slow down")
         if len(raw) > self.router.settings.max_message_bytes:
             raise BadMessage("too_large", "message too large")
         try:
@@ -99,6 +110,7 @@ class ParticipantSocket:
         room = _field(message, "room", str)
         sdp = _field(message, "sdp", str)
         requested = _field(message, "participant", str, required=False)
+        token = _field(message, "token", str, required=False)
         if not ROOM_NAME.match(room):
             raise BadMessage("bad_request", "room names are 1-64 letters, digits, '.', '_' or "
                                             "'-', starting with a letter or digit")
@@ -106,16 +118,17 @@ class ParticipantSocket:
             raise BadMessage("bad_request", "sdp must be an SDP offer")
         if requested is not None and not PARTICIPANT_ID.match(requested):
             raise BadMessage("bad_request", "participant ids are 1-64 letters, digits, _ or -")
+        grant = self.guard.check_join(self.remote, room, token)
         if self.room is not None and self.room != room:
             await self.leave()
         # A rejoin keeps the id; a new join on a fresh socket may resume its old id.
         participant = requested or self.participant or uuid.uuid4().hex[:12]
         self.room, self.participant = room, participant
         try:
-            joined = await self.router.join(self, room, participant, sdp)
+            joined = await self.router.join(self, room, participant, sdp,
+                                            tier=grant.tier, tenant=grant.tenant)
         except JoinRefused as exc:
-            await self.error(exc.code, exc.message,
-                             fatal=exc.code in ("capacity", "quota", "forbidden", "no_bridge"))
+            await self.error(exc.code, exc.message, fatal=exc.code in FATAL)
             return
         await self.send({"type": "joined", "room": room, "participant": joined.participant,
                          "bridge": joined.bridge, "sdp": joined.sdp})
@@ -126,12 +139,18 @@ class ParticipantSocket:
         self.room = None
 
 
-async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
+async def websocket_handler(request: web.Request) -> web.StreamResponse:
     router: Router = request.app[ROUTER]
+    guard = request.app[GUARD]
+    try:
+        guard.check_connection(request.remote)
+    except Refused as exc:
+        status = 429 if exc.code == "rate_limited" else 403
+        return web.json_response({"code": exc.code, "message": exc.message}, status=status)
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=router.settings.max_message_bytes)
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
-    socket = ParticipantSocket(ws, router)
+    socket = ParticipantSocket(ws, router, guard, request.remote)
     tasks: set[asyncio.Task[None]] = set()
 
     async def run(raw: str) -> None:
@@ -139,6 +158,9 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
             await socket.handle(raw)
         except BadMessage as exc:
             await socket.error(exc.code, exc.message)
+        except Refused as exc:  # already counted by the guard
+            await socket.send({"type": "error", "code": exc.code, "message": exc.message,
+                               "fatal": exc.code in FATAL})
         except Exception:
             log.exception("ws_message_failed")
             await socket.error("internal", "internal error")

@@ -64,7 +64,8 @@ class Cluster:
             sys.executable, "-m", "bridges", "--balancer", self.url, "--id", bridge_id,
             "--ice-address", "127.0.0.1", "--report-interval",
             str(self.settings.report_interval_s), "--drain-timeout", "1", "--log-level",
-            "WARNING", *extra, start_new_session=True)
+            "WARNING", *extra, start_new_session=True,
+            env=os.environ | {"SFUB_BRIDGE_SECRET": self.settings.bridge_secret or ""})
         self.bridges[bridge_id] = process
         await wait_for(lambda: bridge_id in self.router.fleet.serving()
                        and self.router.fleet.entries[bridge_id].report is not None,
@@ -95,8 +96,11 @@ async def cluster_factory() -> AsyncIterator[Callable[..., Awaitable[Cluster]]]:
     clusters: list[Cluster] = []
 
     async def make(bridges: int = 2, **settings: Any) -> Cluster:
+        # every test client comes from 127.0.0.1: per-address limits would throttle the tests
         values: dict[str, Any] = {"dev": True, "report_interval_s": 0.5,
-                                  "rebalance_interval_s": 3600.0, "seed": 7} | settings
+                                  "rebalance_interval_s": 3600.0, "seed": 7,
+                                  "limits": {"connections_per_ip_per_min": 0,
+                                             "joins_per_ip_per_min": 0}} | settings
         cluster = Cluster(Settings(**values))
         clusters.append(cluster)
         await cluster.start()
