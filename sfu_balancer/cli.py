@@ -33,13 +33,17 @@ def _run(main: Awaitable[None]) -> None:
 def _reload(app: Any, config: Path) -> None:
     """SIGHUP: re-read ``[routing]`` and ``[costs]`` from the config file; keep the old ones
     (and say why) when the file is invalid. Nobody is disconnected."""
-    from sfu_balancer.service.keys import ROUTER
+    from sfu_balancer.service.keys import GUARD, ROUTER
 
     try:
         fresh = load_settings(config)
         app[ROUTER].reload_routing(fresh.routing, fresh.costs)
     except ValueError as exc:
         click.echo(f"SIGHUP: keeping the current routing: {exc}", err=True)
+    try:
+        app[GUARD].reload_lists()
+    except (OSError, ValueError) as exc:
+        click.echo(f"SIGHUP: keeping the current address lists: {exc}", err=True)
 
 
 async def serve(
@@ -62,6 +66,15 @@ async def serve(
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     port = runner.addresses[0][1]
+    admin_runner = None
+    if settings.admin_listen is not None:
+        from sfu_balancer.service.admin import create_admin_app
+        from sfu_balancer.service.keys import ROUTER
+
+        admin_host, _, admin_port = settings.admin_listen.rpartition(":")
+        admin_runner = web.AppRunner(create_admin_app(app[ROUTER]), handle_signals=False)
+        await admin_runner.setup()
+        await web.TCPSite(admin_runner, admin_host, int(admin_port)).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -75,6 +88,8 @@ async def serve(
     finally:
         if stopping is not None:
             await stopping()
+        if admin_runner is not None:
+            await admin_runner.cleanup()
         await runner.cleanup()
 
 
@@ -130,6 +145,60 @@ def serve_command(config: Path | None, host: str | None, port: int | None) -> No
     if not settings.dev and not settings.admin_token:
         click.echo("warning: no admin_token set: the admin API refuses every request", err=True)
     _run(serve(settings, config))
+
+
+DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """"90s", "30m", "1h", "7d" or plain seconds."""
+    unit = text[-1:].lower()
+    number = text[:-1] if unit in DURATION else text
+    try:
+        value = float(number) * DURATION.get(unit, 1)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a duration like 90s, 30m, 1h or 7d") from None
+    if value <= 0:
+        raise click.BadParameter("the duration must be positive")
+    return value
+
+
+@main.group("token")
+def token_group() -> None:
+    """Room tokens for participants."""
+
+
+@token_group.command("create")
+@click.option("--room", required=True, help='Room the token grants ("*" = every room).')
+@click.option("--identity", required=True, help="Who the participant is (the token's sub).")
+@click.option("--valid-for", default="1h", show_default=True, help="Lifetime: 90s, 30m, 1h, 7d.")
+@click.option("--tier", type=click.Choice(["critical", "standard", "bulk"]), default=None,
+              help="Admission tier carried by the token.")
+@click.option("--tenant", default=None, help="Tenant whose quota the participant counts in.")
+@click.option("--api-key", default=None, help="Issuer among api_keys [default: the only one].")
+@click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False))
+def token_create(room: str, identity: str, valid_for: str, tier: str | None,
+                 tenant: str | None, api_key: str | None, config: Path | None) -> None:
+    """Print a signed room token (LiveKit-shaped) for /r/ROOM?token=..."""
+    from sfu_balancer.core import Tier
+    from sfu_balancer.service.auth import create_room_token
+
+    try:
+        settings = load_settings(config)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    keys = settings.api_keys
+    if api_key is None:
+        if len(keys) != 1:
+            raise click.ClickException(
+                f"choose --api-key among {sorted(keys)}" if keys
+                else "no api_keys configured (settings file or SFUB_API_KEYS)")
+        api_key = next(iter(keys))
+    if api_key not in keys:
+        raise click.ClickException(f"unknown api key {api_key!r}; known: {sorted(keys)}")
+    click.echo(create_room_token(api_key=api_key, secret=keys[api_key], room=room,
+                                 identity=identity, valid_for_s=parse_duration(valid_for),
+                                 tier=Tier(tier) if tier else None, tenant=tenant))
 
 
 @main.command("dev")

@@ -100,6 +100,22 @@ class Settings(BaseSettings):
                              f"got {value!r}")
         return value
 
+    @field_validator("api_keys")
+    @classmethod
+    def _long_secrets(cls, value: dict[str, str]) -> dict[str, str]:
+        short = sorted(key for key, secret in value.items() if len(secret) < 32)
+        if short:
+            raise ValueError(f"api_keys secrets must be at least 32 characters (HS256, RFC 7518 "
+                             f"3.2); too short for: {short}")
+        return value
+
+    @field_validator("bridge_secret")
+    @classmethod
+    def _long_bridge_secret(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 16:
+            raise ValueError("bridge_secret must be at least 16 characters")
+        return value
+
     @field_validator("admin_listen")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:

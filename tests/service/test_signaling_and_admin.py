@@ -90,7 +90,7 @@ async def test_admin_api_health_and_metrics(cluster_factory) -> None:  # type: i
 
 async def test_admin_api_needs_token_outside_dev(cluster_factory) -> None:  # type: ignore[no-untyped-def]
     cluster = await cluster_factory(bridges=1, dev=False, admin_token="s3cret",
-                                    bridge_secret="b-secret")
+                                    bridge_secret="bridge-secret-0123456789")
     async with aiohttp.ClientSession() as http:
         assert (await http.get(f"{cluster.url}/api/v1/bridges")).status == 401
         wrong = {"Authorization": "Bearer nope"}
