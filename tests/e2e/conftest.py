@@ -95,6 +95,13 @@ class DevServer:
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                 start_new_session=True)
 
+    def events(self, limit: int = 80) -> list[str]:
+        """The balancer's own log lines (no ICE or access-log noise)."""
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        keep = [line for line in text.splitlines()
+                if "aioice" not in line and "aiohttp.access" not in line]
+        return keep[-limit:]
+
     async def start(self) -> None:
         self.process = await asyncio.to_thread(self._spawn)
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))

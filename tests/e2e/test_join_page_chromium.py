@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 import uuid
 from typing import Any
 
@@ -24,30 +25,41 @@ DECODE_TIMEOUT_MS = 60_000
 FAILOVER_TIMEOUT_MS = 60_000
 FRAMES = 10  # decoded frames that must arrive after the first frame shows
 
-# Resolves true once `other`'s remote video shows frames and `need` more were decoded since
-# this predicate first saw them on the current bridge (a rejoin starts new counters).
+# True once `other`'s remote video shows frames and `need` more were decoded since this
+# predicate first saw them on the current bridge (a rejoin starts new counters). The predicate
+# must be synchronous (wait_for_function takes a returned Promise for a truthy value): each poll
+# starts window.sfuStats() and judges the result of the previous poll.
 DECODING = """
-async ([other, need]) => {
+([other, need]) => {
+  window.__poll = window.__poll || {};
+  if (!window.__poll.pending) {
+    window.__poll.pending = true;
+    window.sfuStats().then(stats => { window.__poll.stats = stats; },
+                           () => {}).finally(() => { window.__poll.pending = false; });
+  }
   const body = document.body;
-  if (body.dataset.state !== 'connected') return false;
+  const stats = window.__poll.stats;
+  if (body.dataset.state !== 'connected' || !stats || stats.bridge !== body.dataset.bridge) {
+    return false;
+  }
   const video = document.querySelector(`video.remote[data-participant="${CSS.escape(other)}"]`);
   if (!video || video.videoWidth === 0) return false;
-  const stats = await window.sfuStats();
   const remote = stats.remotes.find(r => r.participant === other && r.kind === 'video');
   if (!remote || remote.framesDecoded === 0) return false;
   window.__frames = window.__frames || {};
   const key = `${other}@${stats.bridge}`;
   if (!(key in window.__frames)) window.__frames[key] = remote.framesDecoded;
+  window.__decoded = {...window.__decoded, [key]: remote.framesDecoded,
+                      [`${key}:played`]: video.getVideoPlaybackQuality().totalVideoFrames};
   return remote.framesDecoded >= window.__frames[key] + need;
 }
 """
 
 
-async def open_join_page(browser: Any, url: str, log: list[str]) -> Any:
+async def open_page(browser: Any, url: str, log: list[str], name: str) -> Any:
     context = await browser.new_context()
     page = await context.new_page()
-    name = f"page{len(log)}"
-    page.on("console", lambda m: log.append(f"{name} {m.type}: {m.text}"))
+    page.on("console", lambda m: log.append(f"{time.time():.3f} {name} {m.type}: {m.text}"))
     page.on("pageerror", lambda e: log.append(f"{name} pageerror: {e}"))
     await page.goto(url)
     return page
@@ -73,15 +85,17 @@ async def wait_decoding(page: Any, other: str, deadline_ms: float = DECODE_TIMEO
 async def explain(pages: list[Any], log: list[str], server: DevServer) -> str:
     lines = []
     for page in pages:
-        lines.append(f"{await dataset(page)} {await page.evaluate('window.sfuStats()')}")
-    return "\n".join([*lines, *log[-30:], server.log_tail(40)])
+        lines.append(f"{await dataset(page)} {await page.evaluate('window.sfuStats()')} "
+                     f"{await page.evaluate('window.__decoded')}")
+    return "\n".join([*lines, "--- pages", *log[-60:], "--- balancer", *server.events()])
 
 
 async def test_two_pages_decode_each_other_and_rejoin_after_bridge_kill(
         dev_server: DevServer, browser: Any) -> None:
     room = f"e2e-{uuid.uuid4().hex[:8]}"
     log: list[str] = []
-    pages = [await open_join_page(browser, dev_server.url(f"/r/{room}"), log) for _ in range(2)]
+    pages = [await open_page(browser, dev_server.url(f"/r/{room}"), log, f"page{i}")
+             for i in range(2)]
     try:
         before = await asyncio.gather(*(wait_connected(p) for p in pages))
         ids = [d["participant"] for d in before]
@@ -105,7 +119,8 @@ async def test_two_pages_decode_each_other_and_rejoin_after_bridge_kill(
         assert {d["bridge"] for d in after} <= {b["id"] for b in survivors}
         await asyncio.gather(wait_decoding(pages[0], ids[1]), wait_decoding(pages[1], ids[0]))
         print(f"kill -9 to both pages decoding {FRAMES} new frames: "
-              f"{loop.time() - killed_at:.2f} s")
+              f"{loop.time() - killed_at:.2f} s; frames decoded/played per bridge: "
+              f"{[await p.evaluate('window.__decoded') for p in pages]}")
         assert (await dev_server.bridges()) and {
             b["id"]: b["state"] for b in await dev_server.bridges()}[victim] == "failed"
         for page in pages:  # one remote video each, nothing left of the old bridge
@@ -121,9 +136,9 @@ async def test_two_pages_decode_each_other_and_rejoin_after_bridge_kill(
 
 async def test_dashboard_lists_bridges_and_rooms(dev_server: DevServer, browser: Any) -> None:
     log: list[str] = []
-    dashboard = await open_join_page(browser, dev_server.url("/dashboard"), log)
+    dashboard = await open_page(browser, dev_server.url("/dashboard"), log, "dashboard")
     room = f"dash-{uuid.uuid4().hex[:8]}"
-    member = await open_join_page(browser, dev_server.url(f"/r/{room}"), log)
+    member = await open_page(browser, dev_server.url(f"/r/{room}"), log, "member")
     try:
         await dashboard.wait_for_function(
             """() => document.querySelectorAll('#bridges tbody tr[data-bridge]').length === 2

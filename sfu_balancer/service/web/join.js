@@ -57,7 +57,10 @@ function roomFromPath(path) {
   try { return m ? decodeURIComponent(m[1]) : ''; } catch { return ''; }
 }
 
+const trace = (...args) => console.info('[sfu]', ...args);
+
 function setState(state, text) {
+  if (body.dataset.state !== state) trace('state', state);
   body.dataset.state = state;
   if (text !== undefined) statusEl.textContent = text;
 }
@@ -129,6 +132,8 @@ function keepalive() {
 }
 
 function onMessage(msg) {
+  if (msg.type === 'offer') trace('offer', msg.seq, JSON.stringify(msg.tracks));
+  else if (msg.type !== 'pong') trace('recv', JSON.stringify({...msg, sdp: undefined}));
   switch (msg.type) {
     case 'joined': onJoined(msg); break;
     case 'offer': {
@@ -236,6 +241,7 @@ async function join() {
   if (token) message.token = token;
   if (s.participant) message.participant = s.participant;
   s.joinPending = true;
+  trace('join', s.participant || '(new)');
   send(message);
   setTimer('join', JOIN_TIMEOUT_MS, () => { if (gen === s.generation) socketLost(); });
 }
@@ -267,6 +273,7 @@ async function onJoined(msg) {
 function onPublishState(pub) {
   if (pub !== s.pub) return;
   const state = pub.connectionState;
+  trace('publish', state);
   if (state === 'connected' && pub.remoteDescription) {
     setTimer('connect', null);
     s.reopenAttempt = 0;
