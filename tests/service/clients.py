@@ -15,9 +15,10 @@ from sfu_balancer import wire
 
 
 class WsParticipant:
-    def __init__(self, url: str, room: str, **media: Any) -> None:
+    def __init__(self, url: str, room: str, token: str | None = None, **media: Any) -> None:
         self.url = url
         self.room = room
+        self.token = token
         self.media = {"width": 160, "height": 120, "fps": 10.0} | media
         self.session: aiohttp.ClientSession | None = None
         self.ws: aiohttp.ClientWebSocketResponse | None = None
@@ -52,6 +53,8 @@ class WsParticipant:
         message = {"type": "join", "room": self.room, "sdp": await self.publisher.offer()}
         if self.id is not None:
             message["participant"] = self.id
+        if self.token is not None:
+            message["token"] = self.token
         await self.send(message)
 
     async def _read(self) -> None:

@@ -74,8 +74,9 @@ class Cluster:
     def kill_bridge(self, bridge_id: str) -> None:
         os.killpg(self.bridges[bridge_id].pid, signal.SIGKILL)
 
-    async def participant(self, room: str, **media: Any) -> WsParticipant:
-        p = WsParticipant(self.url, room, **media)
+    async def participant(self, room: str, token: str | None = None,
+                          **media: Any) -> WsParticipant:
+        p = WsParticipant(self.url, room, token, **media)
         self.participants.append(p)
         await p.connect()
         return p
