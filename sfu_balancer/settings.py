@@ -43,6 +43,8 @@ def _typed(table: dict[str, Any]) -> dict[str, Any]:
 class RedisSettings(BaseModel):
     url: str | None = None  # None = in-memory state: one balancer process on its own
     prefix: str = "sfub"
+    lease_ttl_s: float = Field(10.0, gt=0)  # an instance silent this long is dead (reaped)
+    timeout_s: float = Field(1.0, gt=0)  # a Redis call slower than this counts as an outage
 
 
 class LimitSettings(BaseModel):
@@ -68,6 +70,9 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535)
     dev: bool = False  # no admin token, console logs
     public_url: str | None = None  # printed join URLs; default http://host:port
+    # Every instance's public URL, given to join pages (GET /api/v1/signaling) so a page whose
+    # instance dies reconnects to another; empty = the page retries its own URL (a proxy).
+    signaling_urls: list[str] = Field(default_factory=list)
     admin_token: str | None = None  # bearer token for /api/v1 outside dev mode
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: str = "INFO"

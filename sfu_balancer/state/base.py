@@ -14,6 +14,10 @@ Rules every implementation keeps:
   counting is decided by ``sfu_balancer.core.ledger``, not by the store. Stores may drop
   entries older than ``ledger_horizon_s``.
 - Relays are unordered bridge pairs per room.
+- ``instance_id`` names the balancer instance a store writes for, and every record it writes
+  carries it in ``ParticipantRecord.instance``: an instance acts on bridge failures only for
+  its own participants, and a dead instance's records are removed by compare-and-delete on
+  that owner (``sfu_balancer.service.reconcile``). The memory store's id is "" (it owns all).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class ParticipantRecord:
     tenant: str | None = None
     tier: str = "standard"
     joined_at: float = 0.0
+    instance: str = ""  # owner: the balancer instance holding this participant's socket
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,8 @@ class LedgerEntry:
 
 
 class StateStore(Protocol):
+    instance_id: str
+
     async def claim_placement(self, record: ParticipantRecord, seen: frozenset[str]) -> bool:
         """Atomically add ``record`` if ``record.bridge`` hosts the room or the room's bridges
         are still ``seen``; False (and no change) otherwise."""

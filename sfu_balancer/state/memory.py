@@ -8,6 +8,8 @@ from .base import LedgerEntry, ParticipantRecord
 
 
 class MemoryStore:
+    instance_id = ""  # one process on its own owns every record
+
     def __init__(self, ledger_horizon_s: float = 120.0) -> None:
         self.ledger_horizon_s = ledger_horizon_s
         self._participants: dict[tuple[str, str], ParticipantRecord] = {}
@@ -24,6 +26,14 @@ class MemoryStore:
             return False
         self._participants[(record.room, record.participant)] = record
         return True
+
+    def put_participant(self, record: ParticipantRecord) -> None:
+        """Record ``record`` unconditionally (a cache mirroring an authoritative store)."""
+        self._participants[(record.room, record.participant)] = record
+
+    def load_participants(self, records: list[ParticipantRecord]) -> None:
+        """Replace every participant record (the Redis store's cached view refreshes so)."""
+        self._participants = {(r.room, r.participant): r for r in records}
 
     async def remove_participant(self, room: str, participant: str) -> ParticipantRecord | None:
         return self._participants.pop((room, participant), None)
