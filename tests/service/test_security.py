@@ -138,3 +138,29 @@ async def test_full_fleet_admits_critical_and_refuses_bulk(cluster_factory) -> N
                                                                      Tier.CRITICAL))
     await wait_for(lambda: patient.bridge == "tiny", 30, "the critical join to be placed")
     assert not patient.errors
+
+
+async def test_admin_listen_moves_the_admin_api_off_the_public_port(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    from aiohttp import web
+
+    from sfu_balancer.service.admin import create_admin_app
+
+    from .conftest import free_port
+
+    cluster = await cluster_factory(bridges=1, admin_listen="127.0.0.1:1", admin_token="tok")
+    runner = web.AppRunner(create_admin_app(cluster.router))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            public = await http.get(f"{cluster.url}/api/v1/bridges",
+                                    headers={"Authorization": "Bearer tok"})
+            assert public.status == 404
+            assert (await http.get(f"{cluster.url}/metrics")).status == 404
+            admin = await http.get(f"http://127.0.0.1:{port}/api/v1/bridges",
+                                   headers={"Authorization": "Bearer tok"})
+            assert admin.status == 200
+            assert [b["id"] for b in (await admin.json())["bridges"]] == ["b1"]
+    finally:
+        await runner.cleanup()
