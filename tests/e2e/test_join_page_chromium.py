@@ -10,84 +10,23 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 import uuid
 from typing import Any
 
 import pytest
 
 from .conftest import DevServer
+from .pages import (
+    CONNECT_TIMEOUT_MS,
+    FAILOVER_TIMEOUT_MS,
+    FRAMES,
+    explain,
+    open_page,
+    wait_connected,
+    wait_decoding,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CONNECT_TIMEOUT_MS = 60_000
-DECODE_TIMEOUT_MS = 60_000
-FAILOVER_TIMEOUT_MS = 60_000
-FRAMES = 10  # decoded frames that must arrive after the first frame shows
-
-# True once `other`'s remote video shows frames and `need` more were decoded since this
-# predicate first saw them on the current bridge (a rejoin starts new counters). The predicate
-# must be synchronous (wait_for_function takes a returned Promise for a truthy value): each poll
-# starts window.sfuStats() and judges the result of the previous poll.
-DECODING = """
-([other, need]) => {
-  window.__poll = window.__poll || {};
-  if (!window.__poll.pending) {
-    window.__poll.pending = true;
-    window.sfuStats().then(stats => { window.__poll.stats = stats; },
-                           () => {}).finally(() => { window.__poll.pending = false; });
-  }
-  const body = document.body;
-  const stats = window.__poll.stats;
-  if (body.dataset.state !== 'connected' || !stats || stats.bridge !== body.dataset.bridge) {
-    return false;
-  }
-  const video = document.querySelector(`video.remote[data-participant="${CSS.escape(other)}"]`);
-  if (!video || video.videoWidth === 0) return false;
-  const remote = stats.remotes.find(r => r.participant === other && r.kind === 'video');
-  if (!remote || remote.framesDecoded === 0) return false;
-  window.__frames = window.__frames || {};
-  const key = `${other}@${stats.bridge}`;
-  if (!(key in window.__frames)) window.__frames[key] = remote.framesDecoded;
-  window.__decoded = {...window.__decoded, [key]: remote.framesDecoded,
-                      [`${key}:played`]: video.getVideoPlaybackQuality().totalVideoFrames};
-  return remote.framesDecoded >= window.__frames[key] + need;
-}
-"""
-
-
-async def open_page(browser: Any, url: str, log: list[str], name: str) -> Any:
-    context = await browser.new_context()
-    page = await context.new_page()
-    page.on("console", lambda m: log.append(f"{time.time():.3f} {name} {m.type}: {m.text}"))
-    page.on("pageerror", lambda e: log.append(f"{name} pageerror: {e}"))
-    await page.goto(url)
-    return page
-
-
-async def dataset(page: Any) -> dict[str, str]:
-    return dict(await page.evaluate("({...document.body.dataset})"))
-
-
-async def wait_connected(page: Any, *, not_on: str | None = None,
-                         deadline_ms: float = CONNECT_TIMEOUT_MS) -> dict[str, str]:
-    await page.wait_for_function(
-        """(notOn) => document.body.dataset.state === 'connected'
-              && document.body.dataset.bridge && document.body.dataset.bridge !== notOn""",
-        arg=not_on, polling=100, timeout=deadline_ms)
-    return await dataset(page)
-
-
-async def wait_decoding(page: Any, other: str, deadline_ms: float = DECODE_TIMEOUT_MS) -> None:
-    await page.wait_for_function(DECODING, arg=[other, FRAMES], polling=200, timeout=deadline_ms)
-
-
-async def explain(pages: list[Any], log: list[str], server: DevServer) -> str:
-    lines = []
-    for page in pages:
-        lines.append(f"{await dataset(page)} {await page.evaluate('window.sfuStats()')} "
-                     f"{await page.evaluate('window.__decoded')}")
-    return "\n".join([*lines, "--- pages", *log[-60:], "--- balancer", *server.events()])
 
 
 async def test_two_pages_decode_each_other_and_rejoin_after_bridge_kill(

@@ -405,7 +405,8 @@ window.sfuStats = async () => {
       out.remotes.push({participant: owners.get(r.mid) || '', kind: r.kind, mid: r.mid,
         framesDecoded: r.framesDecoded || 0, frameWidth: r.frameWidth || 0,
         frameHeight: r.frameHeight || 0, packetsReceived: r.packetsReceived || 0,
-        packetsLost: r.packetsLost || 0, bytesReceived: r.bytesReceived || 0});
+        packetsLost: r.packetsLost || 0, bytesReceived: r.bytesReceived || 0, ssrc: r.ssrc,
+        lastPacketReceivedTimestamp: r.lastPacketReceivedTimestamp || 0});
     });
   }
   if (pub && pub.signalingState !== 'closed') {
