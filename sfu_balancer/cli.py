@@ -58,9 +58,16 @@ async def serve(
 
     from sfu_balancer.service.app import create_app
     from sfu_balancer.service.logs import configure
+    from sfu_balancer.state import make_store
+    from sfu_balancer.state.errors import StoreUnavailable
 
     configure(settings.log_format, settings.log_level, settings.dev)
-    app = create_app(settings)
+    try:
+        store = await make_store(settings)  # Redis when [redis] url is set
+    except StoreUnavailable as exc:
+        # click prints "Error: ..." and exits 1: never serve on a half-configured cluster
+        raise click.ClickException(f"{exc} (check [redis] url / SFUB_REDIS__URL)") from None
+    app = create_app(settings, store)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)

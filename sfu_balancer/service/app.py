@@ -19,10 +19,12 @@ from sfu_balancer.state import MemoryStore, StateStore
 from .admin import add_routes
 from .bridge_link import BridgeLink, read_hello
 from .decision_log import DecisionLog
+from .discovery import add_discovery_routes
 from .fleet import Fleet
 from .guard import Guard
 from .keys import GUARD, ROUTER, SOCKETS
 from .metrics import Metrics
+from .reconcile import reconcile
 from .router import Router
 from .signaling import websocket_handler
 
@@ -88,6 +90,7 @@ async def _periodic(router: Router) -> None:
         try:
             await router.check_silent()
             await router.run_drains()
+            await reconcile(router)  # shared state: leases, outage replay, split links
             if router.clock() >= next_rebalance:
                 next_rebalance = router.clock() + router.settings.rebalance_interval_s
                 await router.rebalance()
@@ -107,6 +110,7 @@ def create_app(settings: Settings, store: StateStore | None = None) -> web.Appli
     app.router.add_get("/ws", websocket_handler)
     app.router.add_get("/bridge", bridge_handler)
     add_routes(app, public=True, admin=settings.admin_listen is None)
+    add_discovery_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_periodic(router))

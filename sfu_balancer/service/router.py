@@ -292,6 +292,10 @@ class Router:
             await self.store.remove_relay(relay.room, relay.a, relay.b)
             await self.relays.close(relay)
         for record in await self.store.participants_on(bridge):
+            if record.instance != self.store.instance_id:
+                # Another instance's participant: that instance judges the bridge through its
+                # own link (a link lost here may be ours alone); a dead one's are reaped.
+                continue
             async with self._locks[record.room]:
                 await self.store.remove_participant(record.room, record.participant)
             await self.tell_rejoin(record.room, record.participant, "bridge_failed")
