@@ -68,8 +68,9 @@ def _is_bridge(pid: int) -> bool:
 class DevServer:
     """``sfu-balancer dev --bridges N --port P`` in a subprocess."""
 
-    def __init__(self, log_path: Path, bridges: int = 2) -> None:
+    def __init__(self, log_path: Path, bridges: int = 2, admin_token: str | None = None) -> None:
         self.bridge_count = bridges
+        self.admin_token = admin_token
         self.port = free_port()
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -88,6 +89,8 @@ class DevServer:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if self.admin_token is not None:
+            env["SFUB_ADMIN_TOKEN"] = self.admin_token
         with open(self.log_path, "wb") as log:
             return subprocess.Popen(
                 [_sfu_balancer(), "dev", "--bridges", str(self.bridge_count),
@@ -104,7 +107,9 @@ class DevServer:
 
     async def start(self) -> None:
         self.process = await asyncio.to_thread(self._spawn)
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        headers = {"Authorization": f"Bearer {self.admin_token}"} if self.admin_token else {}
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5),
+                                             headers=headers)
         await self.wait_ready()
 
     async def get_json(self, path: str) -> Any:
@@ -170,14 +175,22 @@ class DevServer:
 
 
 @pytest.fixture
-async def dev_server(tmp_path: Path) -> AsyncIterator[DevServer]:
-    server = DevServer(tmp_path / "sfu-balancer-dev.log")
+async def dev_server(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[DevServer]:
+    """``sfu-balancer dev --bridges 2``; ``@pytest.mark.admin_token("x")`` sets SFUB_ADMIN_TOKEN."""
+    marker = request.node.get_closest_marker("admin_token")
+    server = DevServer(tmp_path / "sfu-balancer-dev.log",
+                       admin_token=marker.args[0] if marker else None)
     try:
         await server.start()
         yield server
     finally:
         await server.stop()
         print(f"--- sfu-balancer dev log (tail) ---\n{server.log_tail(40)}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "admin_token(token): run sfu-balancer dev with this "
+                                       "admin token (SFUB_ADMIN_TOKEN)")
 
 
 @pytest.fixture

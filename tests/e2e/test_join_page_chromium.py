@@ -103,3 +103,27 @@ async def test_dashboard_lists_bridges_and_rooms(dev_server: DevServer, browser:
     finally:
         for page in (dashboard, member):
             await page.context.close()
+
+
+@pytest.mark.admin_token("e2e-admin-secret")
+async def test_dashboard_sends_the_admin_token_from_its_url(
+        dev_server: DevServer, browser: Any) -> None:
+    log: list[str] = []
+    refused = await open_page(browser, dev_server.url("/dashboard"), log, "no-token")
+    allowed = await open_page(browser, dev_server.url("/dashboard?token=e2e-admin-secret"), log,
+                              "token")
+    try:
+        await refused.wait_for_function(
+            "document.getElementById('error').textContent.includes('token')",
+            polling=200, timeout=CONNECT_TIMEOUT_MS)
+        assert await refused.evaluate(
+            "document.querySelectorAll('#bridges tbody tr[data-bridge]').length") == 0
+        await allowed.wait_for_function(
+            "document.querySelectorAll('#bridges tbody tr[data-bridge]').length === 2",
+            polling=200, timeout=CONNECT_TIMEOUT_MS)
+        assert await allowed.evaluate("document.getElementById('error').textContent") == ""
+    except Exception as exc:
+        raise AssertionError(f"{exc}\n{log}\n{dev_server.log_tail()}") from exc
+    finally:
+        for page in (refused, allowed):
+            await page.context.close()

@@ -47,7 +47,7 @@ const s = {
   owners: new Map(),          // subscribe m-line mid -> publisher id ('' = idle)
   offers: Promise.resolve(),  // subscribe offers are applied one at a time
   generation: 0,              // bumps on every join attempt; stale async work checks it
-  joinPending: false, joinFailures: 0, reopenAttempt: 0,
+  joinPending: false, rejoinDeferred: false, joinFailures: 0, reopenAttempt: 0,
   stopped: false, lastHeard: 0,
   timers: {},
 };
@@ -115,7 +115,7 @@ function socketLost() {
   const ws = s.ws;
   s.ws = null;
   if (ws) { ws.onclose = null; ws.close(); }
-  s.joinPending = false;
+  s.joinPending = s.rejoinDeferred = false;
   setTimer('join', null);
   closePeers();
   if (s.stopped) return;
@@ -150,8 +150,9 @@ function onMessage(msg) {
 }
 
 function onRejoin(reason) {
-  // A join already in flight answers for itself: joined (then media decides) or error.
-  if (s.joinPending) return;
+  // With a join in flight, the hint may concern the placement that join is getting: wait for
+  // its reply, then join again (an error reply retries anyway).
+  if (s.joinPending) { s.rejoinDeferred = true; return; }
   setState('reconnecting', reason === 'bridge_failed'
     ? 'The media server stopped. Moving you to another one…'
     : 'Moving you to another media server…');
@@ -166,6 +167,7 @@ function onError(msg) {
   const aboutAnswer = msg.about === 'answer' || /answer|not joined/i.test(msg.message || '');
   if (!s.joinPending || aboutAnswer) { console.warn('service error', code, msg.message); return; }
   s.joinPending = false;
+  s.rejoinDeferred = false;
   setTimer('join', null);
   s.joinFailures += 1;
   const limit = code === 'bad_request' ? 3 : Infinity;
@@ -253,6 +255,7 @@ async function onJoined(msg) {
   s.participant = msg.participant;
   body.dataset.participant = msg.participant;
   body.dataset.bridge = msg.bridge;
+  if (s.rejoinDeferred) { s.rejoinDeferred = false; join(); return; }
   const pub = s.pub;
   const gen = s.generation;
   if (!pub) return;
