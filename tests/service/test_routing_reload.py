@@ -25,6 +25,19 @@ async def test_put_routing_swaps_policy_and_refuses_bad_tables(cluster_factory) 
     assert cluster.router.policy.name == "power_of_d"
 
 
+async def until(read, expected: str, process, limit_s: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll ``read()`` until it returns ``expected``; fail early if the server exited."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while await read() != expected:
+        if process.returncode is not None:
+            err = (await process.stderr.read()).decode(errors="replace")[-2000:]
+            raise AssertionError(f"the balancer exited with {process.returncode}: {err}")
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {limit_s:.0f} s waiting for {expected!r}")
+        await asyncio.sleep(0.05)
+
+
 async def test_sighup_reloads_routing_from_the_config_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     config = tmp_path / "sfu-balancer.toml"
@@ -45,24 +58,17 @@ async def test_sighup_reloads_routing_from_the_config_file(tmp_path) -> None:  #
 
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(200):
-                if await policy(http) == "random":
-                    break
-                await asyncio.sleep(0.05)
-            assert seen["policy"] == "random"
+            await until(lambda: policy(http), "random", process)
             config.write_text(f'port = {port}\nadmin_token = "t"\n[routing]\n'
                               'policy = "least_loaded"\n')
             os.kill(process.pid, signal.SIGHUP)
-            for _ in range(200):
-                if await policy(http) == "least_loaded":
-                    break
-                await asyncio.sleep(0.05)
-            assert seen["policy"] == "least_loaded"
+            await until(lambda: policy(http), "least_loaded", process)
             config.write_text(f'port = {port}\n[routing]\npolicy = "bogus"\n')
             os.kill(process.pid, signal.SIGHUP)
             assert await policy(http) == "least_loaded"  # a bad file changes nothing
     finally:
-        process.send_signal(signal.SIGTERM)
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 0
     assert b"keeping the current routing" in err and b"known policies" in err
