@@ -24,6 +24,7 @@ from typing import Any
 import aioice.ice
 import aiortc
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
+from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -117,6 +118,25 @@ def restrict_ice_addresses(addresses: Sequence[str]) -> None:
         return [a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
 
     aioice.ice.get_host_addresses = get_host_addresses  # type: ignore[assignment]
+
+
+def ignore_close_races(loop: asyncio.AbstractEventLoop) -> None:
+    """Drop one known-harmless aiortc 1.16 error instead of logging it with its traceback.
+
+    A connection closed while its connect task is between steps makes that task fail with
+    ``InvalidStateError("RTCIceTransport is closed")``, reported as "Task exception was never
+    retrieved". Nothing is wrong (the connection is gone on purpose), and a logged traceback
+    would keep the closed connection's objects alive as long as the log record lives.
+    """
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, InvalidStateError) and "is closed" in str(exc):
+            log.debug("ignored aiortc close race: %s", exc)
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ async def serve(config: AgentConfig, drain_timeout: float) -> None:
     await aiortc_adapter.verify_hooks()  # refuse to start on an aiortc that moved under us
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    aiortc_adapter.ignore_close_races(loop)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     agent = Agent(config, Worker())

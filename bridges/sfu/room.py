@@ -23,7 +23,13 @@ from bridges import aiortc_adapter as adapter
 from bridges.counters import TrafficCounters
 from bridges.sfu.forwarder import Source
 from bridges.sfu.sdp import BridgeError, check_publish_offer, parse_sections
-from bridges.sfu.session import OfferSink, SubscribeSession, bridge_config, restrict_codecs
+from bridges.sfu.session import (
+    OfferSink,
+    SubscribeSession,
+    bridge_config,
+    close_pc,
+    restrict_codecs,
+)
 from sfu_balancer.wire import ErrorCode, TrackInfo
 
 log = logging.getLogger(__name__)
@@ -127,7 +133,7 @@ class Participant:
         if self.session is not None:
             await self.session.close()
         if self.publish_pc is not None:
-            await self.publish_pc.close()
+            await close_pc(self.publish_pc)
 
 
 class Relay:
@@ -232,4 +238,4 @@ class Relay:
         if self.session is not None:
             await self.session.close()
         if self.in_pc is not None:
-            await self.in_pc.close()
+            await close_pc(self.in_pc)

@@ -53,6 +53,20 @@ def bridge_config() -> RTCConfiguration:
     return RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE, iceServers=[])
 
 
+async def close_pc(pc: RTCPeerConnection) -> None:
+    """Close ``pc`` and make sure no sender or receiver task outlives it.
+
+    aiortc 1.16 race: a connect step already past its checks when ``close()`` runs can start a
+    sender or receiver afterwards, whose RTCP task then loops forever on a dead transport (and
+    pins the connection in memory). Once the transports are closed no new start can happen, so
+    one more stop pass after ``close()`` catches those. ``stop()`` is idempotent.
+    """
+    await pc.close()
+    for transceiver in pc.getTransceivers():
+        await transceiver.sender.stop()
+        await transceiver.receiver.stop()
+
+
 def restrict_codecs(transceiver: RTCRtpTransceiver) -> None:
     """Opus for audio; VP8 (+RTX) for video: what the bridge forwards without transcoding."""
     wanted = FORWARDED_MIME[transceiver.kind]
@@ -135,7 +149,7 @@ class SubscribeSession:
         for slot in self.slots:
             if slot.leg is not None:
                 slot.leg.detach()
-        await self.pc.close()
+        await close_pc(self.pc)
         self.idle.set()
 
     # -- negotiation --------------------------------------------------------------------------

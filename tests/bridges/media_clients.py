@@ -28,6 +28,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from bridges import aiortc_adapter
 from bridges.sfu.rtp import vp8_keyframe_start
+from bridges.sfu.session import close_pc
 from sfu_balancer import wire
 
 VIDEO_CLOCK = 90000
@@ -88,7 +89,7 @@ class Publisher:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
 
     async def close(self) -> None:
-        await self.pc.close()
+        await close_pc(self.pc)
 
 
 @dataclass
@@ -166,7 +167,7 @@ class Subscriber:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.pc.close()
+        await close_pc(self.pc)
 
 
 async def wait_for(

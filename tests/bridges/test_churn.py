@@ -26,11 +26,12 @@ async def test_hundred_join_leave_cycles_do_not_leak(harness: Harness) -> None:
     assert session is not None
     rss: list[int] = []
     baseline_pcs = baseline_threads = 0
-    for cycle in range(CYCLES):
+
+    async def one_cycle(cycle: int) -> None:  # a function, so no guest outlives its cycle
         guest = await harness.join("churn", f"guest{cycle}", width=64, height=48, fps=10)
         if cycle % 25 == 0:  # now and then, prove media really flows through the reused slot
             await wait_for(
-                lambda g=guest: viewer.subscriber.video[g.id].frames >= 2, 20, f"{guest.id} video"
+                lambda: viewer.subscriber.video[guest.id].frames >= 2, 20, f"{guest.id} video"
             )
         else:
             await wait_for(lambda: session.active_legs == 2, 20, f"{guest.id} subscribed")
@@ -38,6 +39,9 @@ async def test_hundred_join_leave_cycles_do_not_leak(harness: Harness) -> None:
         await wait_for(
             lambda: session.active_legs == 0 and session.idle.is_set(), 20, "renegotiated"
         )
+
+    for cycle in range(CYCLES):
+        await one_cycle(cycle)
         if cycle == 9:
             baseline_pcs, baseline_threads = _live_peer_connections(), threading.active_count()
         if cycle >= 9:
@@ -47,7 +51,13 @@ async def test_hundred_join_leave_cycles_do_not_leak(harness: Harness) -> None:
     assert len(viewer.subscriber.pc.getTransceivers()) == 2
     assert set(harness.worker.rooms["churn"].participants) == {"viewer"}
     assert len(harness.worker.rooms["churn"].sources) == 1
-    assert _live_peer_connections() <= baseline_pcs
+    # A leak would leave 4 connections per cycle (2 client, 2 bridge): 360 here. One or two
+    # recently closed ones may still be referenced by aiortc's event plumbing at any instant.
+    # Closing is asynchronous (aiortc's ICE/DTLS tasks wind down for a moment): wait for it.
+    await wait_for(
+        lambda: _live_peer_connections() <= baseline_pcs + 2, 15, "closed connections freed",
+        step=0.5,
+    )
     assert threading.active_count() <= baseline_threads + 2
     growth_mb = (rss[-1] - rss[0]) / 2**20
     assert growth_mb < 25, f"RSS grew {growth_mb:.1f} MB over {CYCLES - 10} cycles"
