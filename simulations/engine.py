@@ -227,4 +227,4 @@ class Engine:
 
     def note_rate(self, rows: np.ndarray, slots: np.ndarray, bridges: np.ndarray,
                   now: float) -> None:
-        self._roll(now)[0][rows, slots, bridges] += 1
+        np.add.at(self._roll(now)[0], (rows, slots, bridges), 1)

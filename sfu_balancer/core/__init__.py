@@ -26,7 +26,14 @@ from .model import (
     Room,
     Tier,
 )
-from .placement import JoinBatch, JoinOutcome, place_joins
+from .placement import (
+    JoinBatch,
+    JoinOutcome,
+    JoinSequence,
+    SequenceOutcome,
+    place_joins,
+    place_sequence,
+)
 from .policies import (
     FleetView,
     PlacementRequest,
@@ -47,6 +54,7 @@ __all__ = [
     "JoinBatch",
     "JoinOutcome",
     "JoinRequest",
+    "JoinSequence",
     "LoadReport",
     "Migration",
     "MigrationPlan",
@@ -58,6 +66,7 @@ __all__ = [
     "Room",
     "RoomPortion",
     "RoutingConfig",
+    "SequenceOutcome",
     "Thresholds",
     "Tier",
     "admit_tiers",
@@ -67,6 +76,7 @@ __all__ = [
     "fleet_utilization",
     "join_cost",
     "place_joins",
+    "place_sequence",
     "plan_drain",
     "plan_rebalance",
     "policy_names",

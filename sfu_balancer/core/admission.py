@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._place import utilization_rows
 from .config import RoutingConfig
 from .load import FloatArray, IntArray
 from .model import REASON_INDEX, TIER_ORDER, Reason, Tier
-from .policies.base import BoolArray, FleetView
+from .policies.base import BoolArray, FleetView, f64
 
 TIER_INDEX: dict[Tier, int] = {tier: i for i, tier in enumerate(TIER_ORDER)}
 
 
 def fleet_utilization(view: FleetView) -> FloatArray:
     """(R,) share of the available fleet's overload limits in use, 0..1."""
-    limit = np.broadcast_to(view.limit, view.load.shape)
-    used = np.minimum(view.expected_load, limit) * view.available[..., None]
-    room = (limit * view.available[..., None]).sum(axis=1)
-    share = np.divide(used.sum(axis=1), room, out=np.ones_like(room), where=room > 0)
-    result: FloatArray = share.max(axis=-1)
+    result: FloatArray = utilization_rows(
+        f64(view.load), f64(view.pending), f64(view.capacity), view.thresholds.as_array(),
+        np.ascontiguousarray(view.available, dtype=np.bool_))
     return result
 
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-from .admission import TIER_INDEX, admit_tiers, fleet_utilization, within_quota
+from .admission import TIER_INDEX, within_quota
 from .config import RoutingConfig
 from .ledger import PendingLedger
 from .load import CostTable
 from .model import REASON_CODES, BridgeInfo, BridgeState, Decision, JoinRequest, LoadReport, Reason
-from .placement import JoinBatch, place_joins
+from .placement import JoinSequence, place_sequence
 from .policies.base import FleetView, Policy
 
 
@@ -30,12 +31,23 @@ class FleetSnapshot:
     now: float
     report_interval_s: float = 1.0
 
-    @property
+    @cached_property
     def ids(self) -> tuple[str, ...]:
         return tuple(b.id for b in self.bridges)
 
     def index(self) -> dict[str, int]:
+        return self._index
+
+    @cached_property
+    def _index(self) -> dict[str, int]:
         return {b.id: i for i, b in enumerate(self.bridges)}
+
+    def region_codes(self) -> dict[str, int]:
+        return self._regions
+
+    @cached_property
+    def _regions(self) -> dict[str, int]:
+        return region_codes(self.bridges)
 
 
 def region_codes(bridges: Sequence[BridgeInfo]) -> dict[str, int]:
@@ -98,33 +110,46 @@ def decide_join(
     if not within_quota(request.tenant, tenant_participants, config):
         return refuse(Reason.QUOTA, tenant=request.tenant, participants=tenant_participants)
     tier = config.tier_for_room(request.room, request.tier)
-    admitted, _ = admit_tiers(view, np.array([TIER_INDEX[tier]]), config)
-    utilization = float(fleet_utilization(view)[0])
-    if not admitted[0]:
-        return refuse(Reason.CAPACITY, tier=tier.value, utilization=round(utilization, 4))
-
-    regions = region_codes(snapshot.bridges)
-    batch = JoinBatch(
-        room_members=np.array([[room_members.get(b, 0) for b in ids]], dtype=np.int64),
-        room_recent_joins=np.array([[recent_joins.get(b, 0) for b in ids]], dtype=np.int64),
-        region=np.array([regions.get(request.region or "", -1)], dtype=np.int64),
-        active=np.ones(1, dtype=bool),
-    )
-    outcome = place_joins(view, batch, policy, config, costs, rng)
+    index = snapshot.index()
+    count = len(ids)
+    members = np.zeros((1, count), dtype=np.int64)
+    for bridge_id, n in room_members.items():
+        if bridge_id in index:
+            members[0, index[bridge_id]] = n
+    recent = np.zeros((1, count), dtype=np.int64)
+    for bridge_id, n in recent_joins.items():
+        if bridge_id in index:
+            recent[0, index[bridge_id]] = n
+    region = snapshot.region_codes().get(request.region or "", -1)
+    joins = JoinSequence(rows=_ZERO, room_members=members, room_recent_joins=recent, prev=_NONE,
+                         region=np.array([region], dtype=np.int64),
+                         tiers=np.array([TIER_INDEX[tier]], dtype=np.int64))
+    outcome = place_sequence(view, joins, policy, config, costs, rng, charge=False)
+    utilization = round(float(outcome.utilization[0]), 4)
     reason = REASON_CODES[int(outcome.reason[0])]
-    index = int(outcome.bridge[0])
-    if index < 0:
-        return refuse(reason, tier=tier.value, utilization=round(utilization, 4))
+    if reason is Reason.CAPACITY:
+        return refuse(Reason.CAPACITY, tier=tier.value, utilization=utilization)
+    chosen = int(outcome.bridge[0])
+    if chosen < 0:
+        return refuse(reason, tier=tier.value, utilization=utilization)
+    relay_to: tuple[str, ...] = ()
+    if outcome.split[0]:
+        hosting = (members[0] > 0) & view.available[0]
+        relay_to = tuple(ids[i] for i in np.flatnonzero(hosting))
     return Decision(
         request.room,
         request.participant,
-        ids[index],
+        ids[chosen],
         reason,
-        relay_to=tuple(ids[i] for i in np.flatnonzero(outcome.relay_to[0])),
+        relay_to=relay_to,
         detail={
             "tier": tier.value,
             "cost": [float(x) for x in outcome.cost[0]],
-            "stress": round(float(view.expected_stress[0, index]), 4),
-            "utilization": round(utilization, 4),
+            "stress": round(float(outcome.stress[0]), 4),
+            "utilization": utilization,
         },
     )
+
+
+_ZERO = np.zeros(1, dtype=np.int64)
+_NONE = np.full(1, -1, dtype=np.int64)

@@ -17,7 +17,9 @@ SCENARIOS = Path(__file__).parents[2] / "simulations" / "scenarios"
 def test_stale_information_crossover(tmp_path: Path) -> None:
     """Mitzenmacher 2000: on fresh reports least_loaded is at least as good as power_of_d
     (d = 2); on 60 s-old reports it herds and falls behind."""
-    base = load_scenario(SCENARIOS / "stale-reports.toml")
+    # 16 seeds: on fresh reports the two are within ~1 % of each other, so 2 seeds can flip
+    # the (theoretical, in expectation) ordering by noise alone.
+    base = load_scenario(SCENARIOS / "stale-reports.toml", seeds=16)
     p99: dict[str, list[float]] = {"least_loaded": [], "power_of_d": []}
     for interval in (1.0, 60.0):
         sc = replace(base, stats=replace(base.stats, report_interval_s=interval))

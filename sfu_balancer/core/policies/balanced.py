@@ -21,15 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..load import IntArray
-from .base import (
-    FleetView,
-    PlacementRequest,
-    Policy,
-    pick_min,
-    prefer_region,
-    sample_candidates,
-)
+from ..load import FloatArray
+from . import kernels
+from .base import Policy
 from .registry import register_policy
 
 
@@ -37,6 +31,7 @@ from .registry import register_policy
 @dataclass
 class Balanced(Policy):
     name = "balanced"
+    kind = kernels.BALANCED
     headroom: float = 0.5
     d: int = 3
     sample_above: int = 64
@@ -65,21 +60,9 @@ class Balanced(Policy):
                     f"balanced: {key} must be {forms[key]}, got {getattr(self, key)!r}"
                 )
 
-    def choose(
-        self, view: FleetView, request: PlacementRequest, rng: np.random.Generator
-    ) -> IntArray:
-        expected = view.expected_load + request.cost
-        projected = np.max(expected * view.inverse_limit, axis=-1)
-        stale_intervals = view.report_age / view.report_interval_s - self.stale_after_intervals
-        uncertainty = self.age_penalty * np.maximum(stale_intervals, 0.0)
-        score = np.max((expected + self.headroom * request.growth) * view.inverse_limit, axis=-1)
-        score += uncertainty
+    def kernel_params(self) -> FloatArray:
+        return np.array([self.headroom, self.d, self.sample_above, self.stale_after_intervals,
+                         self.age_penalty], dtype=np.float64)
 
-        fits = request.eligible & (projected + uncertainty < 1.0)
-        roomy = fits & (score < 1.0)
-        candidates = np.where(roomy.any(axis=1, keepdims=True), roomy,
-                              np.where(fits.any(axis=1, keepdims=True), fits, request.eligible))
-        candidates = prefer_region(view, request, candidates)
-        if view.bridges > self.sample_above:
-            candidates = sample_candidates(candidates, self.d, rng)
-        return pick_min(score, candidates, rng)
+    def draws(self) -> int:
+        return self.d

@@ -6,6 +6,9 @@ Rules:
 - A policy returns one bridge index per row, or -1 when no eligible bridge exists. It never
   returns a bridge outside ``request.eligible``.
 - Ties are broken with ``rng``, never by bridge index, so equal bridges share the load.
+- A built-in policy is a ``kind`` of the compiled kernels (``policies/kernels.py``) plus its
+  parameters; ``choose`` and core's placement both run that kernel. A registered policy without
+  a kernel (``kind = EXTERNAL``) overrides ``choose`` instead, and placement calls it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
+from .._jit import uniforms
 from ..load import CostTable, FloatArray, IntArray, Thresholds, growth_load
+from .kernels import BALANCED, EXTERNAL, choose_rows
 
 BoolArray = NDArray[np.bool_]
 NO_BRIDGE = -1
@@ -98,53 +103,6 @@ class PlacementRequest:
         return growth_load(self.room_members, self.costs)
 
 
-def pick_min(score: FloatArray, mask: BoolArray, rng: np.random.Generator) -> IntArray:
-    """Per row, the index of the smallest ``score`` within ``mask``; ties at random; -1 if empty."""
-    if mask.shape[1] == 0:
-        return np.full(mask.shape[0], NO_BRIDGE, dtype=np.int64)
-    masked = np.where(mask, score, np.inf)
-    best = masked.min(axis=1, keepdims=True)
-    ties = mask & (masked == best)
-    if np.all(ties.sum(axis=1) == 1):
-        # Exactly one best bridge per row: no tie to break, so no randomness is drawn.
-        choice: IntArray = ties.argmax(axis=1).astype(np.int64)
-        return choice
-    keys = np.where(ties, rng.random(score.shape), 2.0)
-    choice = keys.argmin(axis=1).astype(np.int64)
-    choice[~mask.any(axis=1)] = NO_BRIDGE
-    return choice
-
-
-def pick_random(mask: BoolArray, rng: np.random.Generator) -> IntArray:
-    if mask.shape[1] == 0:
-        return np.full(mask.shape[0], NO_BRIDGE, dtype=np.int64)
-    keys = np.where(mask, rng.random(mask.shape), 2.0)
-    choice: IntArray = keys.argmin(axis=1).astype(np.int64)
-    choice[~mask.any(axis=1)] = NO_BRIDGE
-    return choice
-
-
-def sample_candidates(mask: BoolArray, d: int, rng: np.random.Generator) -> BoolArray:
-    """Per row, a uniform random subset of at most ``d`` bridges within ``mask``."""
-    bridges = mask.shape[1]
-    if d >= bridges:
-        return mask.copy()
-    keys = np.where(mask, rng.random(mask.shape), 2.0)
-    picked = np.argpartition(keys, d - 1, axis=1)[:, :d]
-    chosen = np.zeros_like(mask)
-    np.put_along_axis(chosen, picked, True, axis=1)
-    result: BoolArray = chosen & mask
-    return result
-
-
-def prefer_region(view: FleetView, request: PlacementRequest, mask: BoolArray) -> BoolArray:
-    """Narrow ``mask`` to the participant's region in rows where that leaves any bridge."""
-    in_region = mask & (view.region[None, :] == request.region[:, None])
-    has_region = in_region.any(axis=1, keepdims=True)
-    result: BoolArray = np.where(has_region, in_region, mask)
-    return result
-
-
 @dataclass
 class Policy:
     """Base of every policy. Subclasses are dataclasses whose fields are their parameters.
@@ -155,11 +113,36 @@ class Policy:
 
     name: ClassVar[str] = ""
     splits: ClassVar[bool] = True
+    kind: ClassVar[int] = EXTERNAL
+
+    def kernel_params(self) -> FloatArray:
+        """The parameters the policy's kernel reads, as floats (see policies/kernels.py)."""
+        return np.zeros(1)
+
+    def draws(self) -> int:
+        """Uniforms the kernel may draw per join for sampling (``d``)."""
+        return 0
+
+    def kernel_state(self, replicas: int) -> IntArray:
+        """(R,) per-row state the kernel reads and updates in place (round_robin's cursor)."""
+        return np.zeros(replicas, dtype=np.int64)
 
     def choose(
         self, view: FleetView, request: PlacementRequest, rng: np.random.Generator
     ) -> IntArray:
-        raise NotImplementedError
+        if self.kind == EXTERNAL:
+            raise NotImplementedError
+        replicas = view.replicas
+        cost = f64(request.cost)
+        growth = f64(request.growth) if self.kind == BALANCED else cost
+        result: IntArray = choose_rows(
+            self.kind, self.kernel_params(), self.kernel_state(replicas),
+            uniforms(rng, replicas, self.draws()), f64(view.load), f64(view.pending),
+            f64(view.inverse_limit), f64(view.capacity), f64(view.report_age),
+            float(view.report_interval_s), i64(view.region), f64(view.recent_placements),
+            np.ascontiguousarray(request.eligible, dtype=np.bool_), cost, growth,
+            i64(request.region))
+        return result
 
     def params(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
@@ -173,3 +156,14 @@ class Policy:
 
     def restore(self, state: dict[str, Any]) -> None:
         """Set the state that ``state()`` returned (replaying a logged decision)."""
+
+
+def f64(a: object) -> FloatArray:
+    """A C-contiguous float64 array (one compiled signature per kernel)."""
+    result: FloatArray = np.ascontiguousarray(a, dtype=np.float64)
+    return result
+
+
+def i64(a: object) -> IntArray:
+    result: IntArray = np.ascontiguousarray(a, dtype=np.int64)
+    return result

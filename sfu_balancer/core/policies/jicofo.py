@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..load import IntArray
-from ..model import CPU
-from .base import FleetView, PlacementRequest, Policy, pick_min, prefer_region
+from ..load import FloatArray
+from . import kernels
+from .base import Policy
 from .registry import register_policy
 
 
@@ -25,6 +25,7 @@ from .registry import register_policy
 class JicofoSingle(Policy):
     name = "jicofo_single"
     splits = False
+    kind = kernels.JICOFO
     stress_per_recent_endpoint: float = 0.01
     cpu_divisor: float = 0.9
 
@@ -35,10 +36,5 @@ class JicofoSingle(Policy):
         if not (isinstance(self.cpu_divisor, int | float) and self.cpu_divisor > 0):
             raise ValueError("jicofo_single: cpu_divisor must be a number > 0")
 
-    def choose(
-        self, view: FleetView, request: PlacementRequest, rng: np.random.Generator
-    ) -> IntArray:
-        cpu_fraction = view.load[..., CPU] / view.capacity[None, :, CPU]
-        corrected = (cpu_fraction / self.cpu_divisor
-                     + self.stress_per_recent_endpoint * view.recent_placements)
-        return pick_min(corrected, prefer_region(view, request, request.eligible), rng)
+    def kernel_params(self) -> FloatArray:
+        return np.array([self.stress_per_recent_endpoint, self.cpu_divisor], dtype=np.float64)
