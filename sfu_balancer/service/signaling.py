@@ -51,6 +51,16 @@ def _field(message: dict[str, Any], name: str, kind: type, *, required: bool = T
     return value
 
 
+def message_type(raw: str) -> str:
+    """The ``type`` of a raw message, or "" when it has none (for ``about`` in errors)."""
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return ""
+    kind = message.get("type") if isinstance(message, dict) else None
+    return kind[:32] if isinstance(kind, str) else ""
+
+
 class ParticipantSocket:
     def __init__(self, ws: web.WebSocketResponse, router: Router, guard: Guard,
                  remote: str | None) -> None:
@@ -71,9 +81,12 @@ class ParticipantSocket:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await self.ws.send_str(json.dumps(message))
 
-    async def error(self, code: str, message: str, *, fatal: bool = False) -> None:
+    async def error(self, code: str, message: str, *, fatal: bool = False,
+                    about: str = "") -> None:
+        """``about`` names the type of the refused message, when it could be read."""
         self.router.metrics.ws_errors.labels(code).inc()
-        await self.send({"type": "error", "code": code, "message": message, "fatal": fatal})
+        await self.send({"type": "error", "code": code, "message": message, "fatal": fatal,
+                         "about": about})
 
     async def handle(self, raw: str) -> None:
         if not self.messages.allow("", self.router.clock()):
@@ -128,7 +141,9 @@ class ParticipantSocket:
             joined = await self.router.join(self, room, participant, sdp,
                                             tier=grant.tier, tenant=grant.tenant)
         except JoinRefused as exc:
-            await self.error(exc.code, exc.message, fatal=exc.code in FATAL)
+            # A participant already in the call keeps retrying while bridges come back.
+            fatal = exc.code in FATAL and not (exc.code == "no_bridge" and requested)
+            await self.error(exc.code, exc.message, fatal=fatal, about="join")
             return
         await self.send({"type": "joined", "room": room, "participant": joined.participant,
                          "bridge": joined.bridge, "sdp": joined.sdp})
@@ -157,13 +172,13 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         try:
             await socket.handle(raw)
         except BadMessage as exc:
-            await socket.error(exc.code, exc.message)
+            await socket.error(exc.code, exc.message, about=message_type(raw))
         except Refused as exc:  # already counted by the guard
             await socket.send({"type": "error", "code": exc.code, "message": exc.message,
-                               "fatal": exc.code in FATAL})
+                               "fatal": exc.code in FATAL, "about": message_type(raw)})
         except Exception:
             log.exception("ws_message_failed")
-            await socket.error("internal", "internal error")
+            await socket.error("internal", "internal error", about=message_type(raw))
 
     try:
         async for frame in ws:

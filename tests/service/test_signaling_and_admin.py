@@ -44,6 +44,7 @@ async def test_bad_messages_get_errors_and_the_socket_survives(cluster_factory) 
     assert all(r["code"] == "bad_request" and r["message"] for r in replies[:-1])
     assert "unknown message type" in replies[2]["message"]
     assert "'sdp'" in replies[3]["message"]
+    assert (replies[0]["about"], replies[2]["about"], replies[3]["about"]) == ("", "fly", "join")
     assert replies[-1] == {"type": "pong"}
     # the malformed SDP reached the bridge, which refused it; nobody was left behind
     assert await cluster.router.store.rooms() == {}
