@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 
 import structlog
 from redis import exceptions as redis_errors
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -144,7 +144,8 @@ def _text(value: bytes | str) -> str:
 class RedisStore:
     def __init__(self, url: str, prefix: str = "sfub", *, instance_id: str | None = None,
                  lease_ttl_s: float = 10.0, timeout_s: float = 1.0, refresh_s: float = 1.0,
-                 ledger_horizon_s: float = 120.0) -> None:
+                 ledger_horizon_s: float = 120.0, max_connections: int = 32,
+                 pool_wait_s: float = 10.0) -> None:
         self.url = url
         self.base = f"{prefix}:{SCHEMA}:"
         self.instance_id = instance_id or uuid.uuid4().hex[:12]
@@ -154,9 +155,13 @@ class RedisStore:
         # wall = monotonic + offset: the router's clock is time.monotonic
         self.offset = time.time() - time.monotonic()
         # No retries inside redis-py: an outage must switch to the cached view at once.
-        self.redis = Redis.from_url(url, socket_timeout=timeout_s,
-                                    socket_connect_timeout=timeout_s,
-                                    retry=Retry(NoBackoff(), 0), health_check_interval=0)
+        # A bounded pool that queues callers (the default pool raises once 100 are busy, which
+        # a burst of joins reaches); a caller waiting longer than ``pool_wait_s`` gives up.
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=pool_wait_s,
+            socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0), health_check_interval=0, protocol=2)
+        self.redis = Redis(connection_pool=pool)
         self._claim = self.redis.register_script(CLAIM)
         self._remove = self.redis.register_script(REMOVE)
         self._assert = self.redis.register_script(ASSERT)
@@ -247,7 +252,7 @@ class RedisStore:
             await self._renew_lease(now)
             await self._refresh(now)
         except (*OUTAGE, redis_errors.RedisError) as exc:
-            await self.redis.aclose()
+            await self.disconnect()
             raise StoreUnavailable(f"cannot reach Redis at {self.url}: {exc}") from exc
         log.info("redis_store_ready", url=self.url, prefix=self.base, instance=self.instance_id)
         return self
@@ -259,7 +264,13 @@ class RedisStore:
                 await self.redis.delete(self.key("lease", self.instance_id))
             except (*OUTAGE, redis_errors.RedisError):
                 pass
+        await self.disconnect()
+
+    async def disconnect(self) -> None:
+        """Close the connections (a read-only user that never held records, or a failed
+        start): the lease is left to expire."""
         await self.redis.aclose()
+        await self.redis.connection_pool.disconnect()  # our own pool: aclose leaves it open
 
     # -- participants ----------------------------------------------------------------------
 
