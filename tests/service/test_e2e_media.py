@@ -24,7 +24,7 @@ async def test_three_rooms_of_four_over_two_bridges(cluster_factory) -> None:  #
     # NICs small enough that a room's forecast cost outweighs CPU noise between idle bridges,
     # so the ledger (not chance) must spread the rooms over both bridges
     for name in ("b1", "b2"):
-        await cluster.add_bridge(name, "--egress-mbps", "20", "--ingress-mbps", "20")
+        await cluster.add_bridge(name, "--egress-mbps", "40", "--ingress-mbps", "40")
     rooms = {name: [await cluster.participant(name) for _ in range(4)]
              for name in ("alpha", "beta", "gamma")}
     for members in rooms.values():
