@@ -76,9 +76,10 @@ class Reconciler:
                 log.info("drain_synced", bridge=bridge, deadline=want)
 
     async def _link_splits(self, now: float) -> None:
-        router, store = self.router, self.router.store
+        router, store = self.router, self.router.store  # a RedisStore (it has sync)
         seen: set[tuple[str, str, str]] = set()
-        for room, members in (await store.rooms()).items():
+        # The cached view (at most a second old) spares a full read of Redis every scan.
+        for room, members in (await store.cached_rooms()).items():
             bridges = sorted(b for b in members if router.fleet.link(b) is not None)
             if len(bridges) < 2:
                 continue

@@ -54,6 +54,8 @@ log = structlog.get_logger(__name__)
 
 SCHEMA = "v1"
 JOINS_HORIZON_S = 300.0  # recent-join entries older than this are trimmed
+JOINS_TRIM_EVERY_S = 10.0  # trim a room's recent joins (and renew its expiry) this often
+LEDGER_READ_S = 0.05  # other instances' ledger charges are read at most this often
 OUTAGE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError, TimeoutError)
 T = TypeVar("T")
 __all__ = ["RedisStore", "StoreUnavailable"]
@@ -145,7 +147,7 @@ class RedisStore:
     def __init__(self, url: str, prefix: str = "sfub", *, instance_id: str | None = None,
                  lease_ttl_s: float = 10.0, timeout_s: float = 1.0, refresh_s: float = 1.0,
                  ledger_horizon_s: float = 120.0, max_connections: int = 32,
-                 pool_wait_s: float = 10.0) -> None:
+                 pool_wait_s: float = 10.0, ledger_read_s: float = LEDGER_READ_S) -> None:
         self.url = url
         self.base = f"{prefix}:{SCHEMA}:"
         self.instance_id = instance_id or uuid.uuid4().hex[:12]
@@ -169,6 +171,12 @@ class RedisStore:
         self._own: dict[tuple[str, str], ParticipantRecord] = {}
         self._ledger: deque[LedgerEntry] = deque()
         self._ledger_last = "-"
+        self._ledger_read_at = float("-inf")
+        self.ledger_read_s = ledger_read_s
+        self._own_ledger_ids: set[str] = set()
+        self._joins_trimmed: dict[str, float] = {}
+        # room -> (read at, window start, [(bridge, wall time)]): see recent_joins
+        self._recent: dict[str, tuple[float, float, list[tuple[str, float]]]] = {}
         self._up = False
         self.up_since = 0.0
         self.recovered_at = 0.0
@@ -377,6 +385,11 @@ class RedisStore:
             members[record.bridge] = members.get(record.bridge, 0) + 1
         return result
 
+    async def cached_rooms(self) -> dict[str, dict[str, int]]:
+        """``rooms()`` from the cached view (refreshed every ``refresh_s``): for periodic
+        scans that tolerate a second of staleness."""
+        return await self.mirror.rooms()
+
     async def participants_on(self, bridge: str) -> list[ParticipantRecord]:
         return [r for r in await self.all_participants() if r.bridge == bridge]
 
@@ -397,25 +410,46 @@ class RedisStore:
     async def record_join(self, room: str, bridge: str, now: float) -> None:
         await self.mirror.record_join(room, bridge, now)
         wall = now + self.offset
+        cached = self._recent.get(room)
+        if cached is not None:
+            cached[2].append((bridge, wall))
 
         async def op() -> None:
             key = self.key("joins", room)
+            member = {f"{bridge}\t{uuid.uuid4().hex[:8]}": wall}
+            if now - self._joins_trimmed.get(room, float("-inf")) < JOINS_TRIM_EVERY_S:
+                await self.redis.zadd(key, member)  # the common case: one command
+                return
+            if len(self._joins_trimmed) > 10_000:
+                self._joins_trimmed.clear()  # rooms come and go: keep this bounded
+            self._joins_trimmed[room] = now
             pipe = self.redis.pipeline(transaction=False)
-            pipe.zadd(key, {f"{bridge}\t{uuid.uuid4().hex[:8]}": wall})
+            pipe.zadd(key, member)
             pipe.zremrangebyscore(key, "-inf", wall - JOINS_HORIZON_S)
-            pipe.expire(key, int(JOINS_HORIZON_S))
+            pipe.expire(key, int(JOINS_HORIZON_S + JOINS_TRIM_EVERY_S))
             await pipe.execute()
 
         await self._run(op, _nothing, lambda: None, "record_join")
 
     async def recent_joins(self, room: str, now: float, window_s: float) -> dict[str, int]:
+        since = now + self.offset - window_s
+
         async def op() -> dict[str, int]:
-            members = await self.redis.zrangebyscore(self.key("joins", room),
-                                                     f"({now + self.offset - window_s}", "+inf")
+            # A room's joins are read at most every ``ledger_read_s`` (a burst into one room
+            # shares the read); this instance's own joins are added to the copy at once.
+            clock = time.monotonic()
+            cached = self._recent.get(room)
+            if cached is None or clock - cached[0] >= self.ledger_read_s or cached[1] > since:
+                rows = await self.redis.zrangebyscore(self.key("joins", room), f"({since}",
+                                                      "+inf", withscores=True)
+                if len(self._recent) > 10_000:
+                    self._recent.clear()  # bounded
+                cached = self._recent[room] = (
+                    clock, since, [(_text(m).partition("\t")[0], float(w)) for m, w in rows])
             counts: dict[str, int] = {}
-            for member in members:
-                bridge = _text(member).partition("\t")[0]
-                counts[bridge] = counts.get(bridge, 0) + 1
+            for bridge, wall in cached[2]:
+                if wall > since:
+                    counts[bridge] = counts.get(bridge, 0) + 1
             return counts
 
         return await self._run(op, lambda: self.mirror.recent_joins(room, now, window_s),
@@ -475,24 +509,32 @@ class RedisStore:
             # instances is charged once everywhere, so none of them herds.
             value = json.dumps([entry.bridge, *entry.cost, wall], separators=(",", ":"))
             min_id = int((wall - self.ledger_horizon_s) * 1000)
-            await self.redis.xadd(self.key("ledger"), {"e": value}, minid=max(min_id, 0),
-                                  approximate=True)
+            entry_id = await self.redis.xadd(self.key("ledger"), {"e": value},
+                                             minid=max(min_id, 0), approximate=True)
+            self._own_ledger_ids.add(_text(entry_id))
 
-        async def fallback() -> None:
-            self._ledger.append(entry)
-
-        await self._run(op, fallback, lambda: None, "ledger_add")
+        # Our own charge counts here at once; its copy read back from the stream is skipped.
+        self._ledger.append(entry)
+        await self._run(op, _nothing, lambda: None, "ledger_add")
 
     async def ledger_entries(self, now: float) -> list[LedgerEntry]:
         async def op() -> None:
             start = "-" if self._ledger_last == "-" else f"({self._ledger_last}"
             for entry_id, fields in await self.redis.xrange(self.key("ledger"), start, "+"):
                 self._ledger_last = _text(entry_id)
+                if self._ledger_last in self._own_ledger_ids:
+                    self._own_ledger_ids.discard(self._ledger_last)
+                    continue
                 entry = self._decode_ledger(fields)
                 if entry is not None:
                     self._ledger.append(entry)
 
-        await self._run(op, _nothing, lambda: None, "ledger_entries")
+        # Other instances' charges are read at most every LEDGER_READ_S: a burst of joins
+        # shares one read, and 50 ms is far below any report interval the ledger covers.
+        clock = time.monotonic()
+        if clock - self._ledger_read_at >= self.ledger_read_s:
+            self._ledger_read_at = clock
+            await self._run(op, _nothing, lambda: None, "ledger_entries")
         horizon = now - self.ledger_horizon_s
         while self._ledger and self._ledger[0].placed_at < horizon:
             self._ledger.popleft()

@@ -38,7 +38,7 @@ async def test_claim_placement_refuses_a_second_bridge_the_decision_did_not_see(
 
 
 async def test_records_relays_ledger_and_drains(stores: StoreFactory) -> None:
-    store = await stores(ledger_horizon_s=10)
+    store = await stores(ledger_horizon_s=10, ledger_read_s=0.0)
     now = time.monotonic()
     await store.claim_placement(rec("r", "a", "b1", tenant="t"), frozenset())
     assert await store.tenant_count("t") == 1
@@ -91,7 +91,7 @@ async def test_racing_instances_never_open_one_room_on_two_bridges(
 
 
 async def test_ledger_is_shared_between_instances(stores: StoreFactory) -> None:
-    a, b = await stores(), await stores()
+    a, b = await stores(ledger_read_s=0.0), await stores(ledger_read_s=0.0)
     now = time.monotonic()
     for i in range(5):
         await a.ledger_add(LedgerEntry("b1", (0.1, 1.0, 1.0), now))
