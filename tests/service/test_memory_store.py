@@ -37,3 +37,17 @@ async def test_records_relays_ledger_and_drains() -> None:
     assert await store.drains() == {}
     assert (await store.remove_participant("r", "a")) is not None
     assert await store.rooms() == {}
+
+
+async def test_owner_and_cache_helpers() -> None:
+    """The memory store owns every record (instance ""), and can serve as a cached view:
+    ``put_participant`` records unconditionally, ``load_participants`` replaces all."""
+    store = MemoryStore()
+    assert store.instance_id == ""
+    await store.claim_placement(rec("r", "a", "b1"), frozenset())
+    record = await store.get_participant("r", "a")
+    assert record is not None and record.instance == store.instance_id
+    store.put_participant(rec("r", "b", "b2"))  # no placement check: a mirror of the truth
+    assert await store.room_members("r") == {"b1": 1, "b2": 1}
+    store.load_participants([rec("s", "c", "b3")])
+    assert await store.rooms() == {"s": {"b3": 1}}
