@@ -117,7 +117,7 @@ def restrict_ice_addresses(addresses: Sequence[str]) -> None:
     def get_host_addresses(use_ipv4: bool = True, use_ipv6: bool = True) -> list[str]:
         return [a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
 
-    aioice.ice.get_host_addresses = get_host_addresses  # type: ignore[assignment]
+    aioice.ice.get_host_addresses = get_host_addresses
 
 
 def ignore_close_races(loop: asyncio.AbstractEventLoop) -> None:
@@ -183,7 +183,10 @@ def negotiated_payload_types(transceiver: RTCRtpTransceiver) -> tuple[int | None
 
 
 def rtx_payload_types(transceiver: RTCRtpTransceiver) -> frozenset[int]:
-    return frozenset(c.payloadType for c in transceiver._codecs if c.name.lower() == "rtx")
+    return frozenset(
+        c.payloadType for c in transceiver._codecs
+        if c.name.lower() == "rtx" and c.payloadType is not None
+    )
 
 
 def negotiated_extension_ids(transceiver: RTCRtpTransceiver) -> dict[str, int]:

@@ -98,7 +98,7 @@ class Participant:
             restrict_codecs(pc.addTransceiver(section.kind, direction="recvonly"))
         new_sources: list[Source] = []
 
-        @pc.on("track")  # type: ignore[untyped-decorator]
+        @pc.on("track")
         def on_track(track: Any) -> None:
             for transceiver in pc.getTransceivers():
                 if transceiver.receiver.track is track:

@@ -183,10 +183,12 @@ class SubscribeSession:
         for key, source in desired.items():
             if key in carried:
                 continue
-            slot = next(
+            free = next(
                 (s for s in self.slots if s.state == "free" and s.kind == source.kind), None
             )
-            if slot is None:
+            if free is not None:
+                slot = free
+            else:
                 transceiver = self.pc.addTransceiver(
                     adapter.silent_track(source.kind, f"{self.name}-{len(self.slots)}"),
                     direction="sendonly",
