@@ -17,6 +17,7 @@ const MESSAGES = {
   forbidden: 'This link does not allow you into this room (the token is missing, wrong or ' +
     'expired). Ask the organiser for a new link.',
   no_bridge: 'No media server can take this call right now. Please try again in a few minutes.',
+  room_full: 'This room is full. Please ask the organiser for another room.',
   bridge_error: 'The media server had a problem connecting you. Trying again…',
   rate_limited: 'Many people are joining right now. Trying again in a moment…',
   bad_request: 'The service did not understand this page. Please reload the page.',
