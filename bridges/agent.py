@@ -23,13 +23,13 @@ import random
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
 from bridges.sfu.sdp import BridgeError
-from bridges.sfu.worker import Worker
+from bridges.sfu.worker import OfferHandler, Worker
 from bridges.stats import StatsSampler
 from sfu_balancer import wire
 from sfu_balancer.hello_auth import sign_hello
@@ -59,6 +59,29 @@ class AgentConfig:
     balancers: list[str] = field(default_factory=list)
     report_interval: float = 1.0
     secret: str = ""  # shared bridge secret; proves itself in every hello (hello_auth)
+
+
+class BridgeWorker(Protocol):
+    """What the agent drives: ``bridges.sfu.worker.Worker`` (media) or
+    ``bridges.emulator.EmulatedWorker`` (signaling load tests, no media)."""
+
+    on_offer: OfferHandler
+    draining: bool
+    emptied: asyncio.Event  # set exactly while the worker holds no room
+
+    async def allocate(self, room: str, participant: str, sdp: str) -> str: ...
+    async def answer(self, room: str, participant: str, seq: int, sdp: str) -> None: ...
+    async def release(self, room: str, participant: str) -> None: ...
+    async def relay_open(
+        self, room: str, relay: str, peer: str, sdp: str | None
+    ) -> tuple[str, str, int]: ...
+    async def relay_close(self, room: str, relay: str) -> None: ...
+    async def release_all(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+class ReportSampler(Protocol):
+    def sample(self, state: str = "serving") -> wire.Report: ...
 
 
 class Link:
@@ -123,12 +146,17 @@ class Link:
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, worker: Worker) -> None:
+    def __init__(
+        self, config: AgentConfig, worker: BridgeWorker, sampler: ReportSampler | None = None
+    ) -> None:
         self.config = config
         self.worker = worker
         worker.on_offer = self._route_offer
         self.links = [Link(self, url) for url in config.balancers]
-        self.sampler = StatsSampler(worker)
+        if sampler is None:
+            assert isinstance(worker, Worker), "a worker without media needs its own sampler"
+            sampler = StatsSampler(worker)
+        self.sampler: ReportSampler = sampler
         self._report = self.sampler.sample()
         self._owners: dict[tuple[str, str], Link] = {}
         self._tasks: set[asyncio.Task[None]] = set()

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+from pathlib import Path
 
 import click
 
@@ -21,14 +22,24 @@ from bridges.sfu.worker import Worker
 from sfu_balancer import __version__, wire
 
 
-async def serve(config: AgentConfig, drain_timeout: float) -> None:
-    await aiortc_adapter.verify_hooks()  # refuse to start on an aiortc that moved under us
+async def serve(
+    config: AgentConfig, drain_timeout: float, emulate: bool = False,
+    calibration: Path | None = None,
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    aiortc_adapter.ignore_close_races(loop)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    agent = Agent(config, Worker())
+    if emulate:
+        from bridges.emulator import CostModelSampler, EmulatedWorker
+
+        worker = EmulatedWorker()
+        sampler = CostModelSampler(worker, config.capacity.cpu, calibration)
+        agent = Agent(config, worker, sampler)
+    else:
+        await aiortc_adapter.verify_hooks()  # refuse to start on an aiortc that moved under us
+        aiortc_adapter.ignore_close_races(loop)
+        agent = Agent(config, Worker())
     logging.getLogger("bridges").info(
         "bridge %s (pid %d) linking to %s", config.bridge_id, os.getpid(),
         ", ".join(link.url for link in agent.links),
@@ -57,12 +68,18 @@ async def serve(config: AgentConfig, drain_timeout: float) -> None:
               help="On SIGTERM, longest wait for rooms to empty before exiting.")
 @click.option("--secret", envvar="SFUB_BRIDGE_SECRET", default="", show_envvar=True,
               help="Shared bridge secret proved in every hello (the balancer's bridge_secret).")
+@click.option("--emulate", is_flag=True,
+              help="No media: answer allocations at once and report the load the simulator's "
+                   "cost model gives the rooms held (load tests of the balancer).")
+@click.option("--calibration", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=None, help="With --emulate: cost table JSON (bench/bridge_forwarding.py).")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 def main(
     balancers: tuple[str, ...], region: str, egress_mbps: float, ingress_mbps: float,
     cpu_cores: float, bridge_id: str | None, host: str | None, report_interval: float,
-    ice_addresses: tuple[str, ...], drain_timeout: float, secret: str, log_level: str,
+    ice_addresses: tuple[str, ...], drain_timeout: float, secret: str, emulate: bool,
+    calibration: Path | None, log_level: str,
 ) -> None:
     """Run one SFU bridge worker."""
     logging.basicConfig(
@@ -81,4 +98,13 @@ def main(
         report_interval=report_interval,
         secret=secret,
     )
-    asyncio.run(serve(config, drain_timeout))
+    if calibration is not None and not emulate:
+        raise click.UsageError("--calibration only applies with --emulate")
+    if calibration is not None:
+        from simulations.costmodel import CostModel
+
+        try:  # refuse a file that is not a cost table before linking to anyone
+            CostModel.from_scenario({"calibration": str(calibration.resolve())})
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    asyncio.run(serve(config, drain_timeout, emulate, calibration))
