@@ -18,11 +18,16 @@ from sfu_balancer.settings import Settings, load_settings
 DEV_ROOM = "hello"
 
 
-def _run(main: Awaitable[None]) -> None:
-    """Run on uvloop when it is installed, on asyncio otherwise (and say so)."""
+def _run(main: Awaitable[None], event_loop: str = "auto") -> None:
+    """Run on uvloop when it is installed (or asked for), on asyncio otherwise (and say so)."""
+    if event_loop == "asyncio":
+        asyncio.run(main)  # type: ignore[arg-type]
+        return
     try:
         import uvloop
     except ImportError:
+        if event_loop == "uvloop":
+            raise click.ClickException("event_loop = uvloop, but uvloop is not installed") from None
         click.echo("uvloop is not installed: running on the default asyncio loop", err=True)
         asyncio.run(main)  # type: ignore[arg-type]
         return
@@ -151,7 +156,7 @@ def serve_command(config: Path | None, host: str | None, port: int | None) -> No
         raise click.ClickException(str(exc)) from None
     if not settings.dev and not settings.admin_token:
         click.echo("warning: no admin_token set: the admin API refuses every request", err=True)
-    _run(serve(settings, config))
+    _run(serve(settings, config), settings.event_loop)
 
 
 DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -238,4 +243,4 @@ def dev_command(bridge_count: int, port: int, config: Path | None) -> None:
         finally:
             await bridges.stop()  # also when serving failed before it stopped them
 
-    _run(run())
+    _run(run(), settings.event_loop)

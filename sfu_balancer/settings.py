@@ -82,7 +82,9 @@ class Settings(BaseSettings):
     allocate_timeout_s: float = Field(15.0, gt=0)
     decision_log: Path | None = None  # JSONL, one line per decision
     seed: int | None = None  # routing randomness; None = fresh entropy at start
-    max_message_bytes: int = Field(256 * 1024, ge=1024)
+    max_message_bytes: int = Field(64 * 1024, ge=1024)  # largest /ws message (and HTTP body)
+    # "auto" = uvloop when installed (it is a dependency), else asyncio with a notice
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     routing: dict[str, Any] = Field(default_factory=dict)
     costs: dict[str, Any] = Field(default_factory=dict)
     redis: RedisSettings = Field(default_factory=RedisSettings)

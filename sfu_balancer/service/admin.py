@@ -7,6 +7,7 @@ is ready once at least one bridge is serving.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from pathlib import Path
@@ -139,7 +140,10 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    # "loop" names the event loop's package ("uvloop" or "asyncio"), so an operator (and the
+    # signaling benchmark) can see which one a running instance got
+    loop_package = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    return web.json_response({"status": "ok", "loop": loop_package})
 
 
 async def readyz(request: web.Request) -> web.Response:
