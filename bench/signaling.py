@@ -1,0 +1,292 @@
+"""Signaling throughput and latency of one balancer process, on uvloop and on asyncio.
+
+Starts, for each event loop: one ``sfu-balancer serve`` process (dev mode, no abuse limits,
+pinned to CPU 0 so it has exactly one core), ``--bridges`` emulated bridges
+(``sfu-bridge --emulate``: real bridge links, no media, load from the simulator's cost model)
+and this load generator (pinned to the other CPUs). Then:
+
+1. **throughput**: ``--concurrency`` clients in a closed loop, each cycle = open ``/ws``,
+   ``join``, wait for ``joined``, ``leave``, wait for ``left``, close; ``--joins`` cycles in
+   all. Prints joins/s of wall time and joins per CPU-second of the balancer.
+2. **latency and hold**: joins opened at ``--rate`` per second (open loop: a slow balancer is
+   not waited for) until ``--hold`` participants are joined at once; p50/p99 join latency
+   (``join`` sent -> ``joined``), then every held socket is pinged and must answer, and the
+   bridges' reports must count every participant. Then all leave.
+
+Targets (issue 5): >= 2,000 joins/s on one core; uvloop >= 1.3x asyncio; p99 < 50 ms at
+500 joins/s; 5,000 concurrent participant WebSockets. Every phase is bounded in count and time.
+Usage: python bench/signaling.py [--quick] [--loops uvloop,asyncio]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import psutil
+import uvloop
+
+ROOT = Path(__file__).resolve().parent.parent
+PHASE_LIMIT_S = 120.0
+FAKE_OFFER = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n"
+              "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=sendonly\r\n"
+              "a=rtpmap:111 opus/48000/2\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n"
+              "a=sendonly\r\na=rtpmap:96 VP8/90000\r\n")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pin(cpus: set[int]) -> None:
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, cpus)
+
+
+@dataclass
+class Stack:
+    """A balancer process on CPU 0 and emulated bridges beside the load generator."""
+
+    loop: str
+    bridges: int
+    port: int = field(default_factory=free_port)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = dict(os.environ, SFUB_DEV="true", SFUB_EVENT_LOOP=self.loop,
+                   SFUB_LOG_LEVEL="WARNING", SFUB_SEED="1",
+                   SFUB_LIMITS__CONNECTIONS_PER_IP_PER_MIN="0",
+                   SFUB_LIMITS__JOINS_PER_IP_PER_MIN="0", SFUB_LIMITS__WS_MESSAGES_PER_S="0")
+        profile = os.environ.get("SIGNALING_PROFILE")  # cProfile output of the balancer
+        prefix = ["-m", "cProfile", "-o", f"{profile}.{self.loop}"] if profile else []
+        self.processes.append(subprocess.Popen(
+            [sys.executable, *prefix, "-m", "sfu_balancer", "serve", "--port", str(self.port)],
+            env=env, cwd=ROOT, preexec_fn=lambda: pin({0})))
+        others = set(range(1, os.cpu_count() or 1)) or {0}
+        for i in range(self.bridges):
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-m", "bridges", "--emulate", "--balancer", self.url,
+                 "--id", f"emu-{i + 1}", "--cpu", "64", "--egress-mbps", "100000",
+                 "--ingress-mbps", "100000", "--log-level", "WARNING"],
+                cwd=ROOT, preexec_fn=lambda: pin(others)))
+
+    @property
+    def balancer(self) -> psutil.Process:
+        return psutil.Process(self.processes[0].pid)
+
+    def stop(self) -> None:
+        for p in self.processes:
+            p.terminate()
+        for p in self.processes:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+async def wait_ready(http: aiohttp.ClientSession, stack: Stack) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(aiohttp.ClientError):
+            async with http.get(f"{stack.url}/readyz") as r:
+                if (await r.json())["serving_bridges"] == stack.bridges:
+                    async with http.get(f"{stack.url}/healthz") as h:
+                        return str((await h.json())["loop"])
+        if stack.processes[0].poll() is not None:
+            raise SystemExit("the balancer exited during start-up")
+        await asyncio.sleep(0.1)
+    raise SystemExit(f"{stack.bridges} emulated bridges not serving within 30 s")
+
+
+async def receive(ws: aiohttp.ClientWebSocketResponse, wanted: str) -> dict[str, object]:
+    """The next message of type ``wanted``; an error frame or a closed socket raises."""
+    while True:
+        msg = await ws.receive(timeout=30)
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            raise ConnectionError(f"socket closed waiting for {wanted}")
+        data: dict[str, object] = json.loads(msg.data)
+        if data["type"] == wanted:
+            return data
+        if data["type"] == "error":
+            raise RuntimeError(str(data.get("code")))
+
+
+async def join(http: aiohttp.ClientSession, url: str, room: str
+               ) -> tuple[aiohttp.ClientWebSocketResponse, float]:
+    ws = await http.ws_connect(f"{url}/ws", heartbeat=None, autoping=True)
+    sent = time.perf_counter()
+    await ws.send_str(json.dumps({"type": "join", "room": room, "sdp": FAKE_OFFER}))
+    await receive(ws, "joined")
+    return ws, time.perf_counter() - sent
+
+
+async def throughput(http: aiohttp.ClientSession, stack: Stack, joins: int,
+                     concurrency: int) -> dict[str, float]:
+    remaining = iter(range(joins))
+    errors: dict[str, int] = {}
+    latencies: list[float] = []
+
+    async def client() -> None:
+        for i in remaining:
+            try:
+                ws, latency = await join(http, stack.url, f"tp-{i % (joins // 5 or 1)}")
+                latencies.append(latency)
+                await ws.send_str('{"type": "leave"}')
+                await receive(ws, "left")
+                await ws.close()
+            except (RuntimeError, ConnectionError, aiohttp.ClientError, TimeoutError) as exc:
+                errors[str(exc) or type(exc).__name__] = errors.get(str(exc), 0) + 1
+
+    cpu0 = stack.balancer.cpu_times()
+    started = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(client() for _ in range(concurrency))), PHASE_LIMIT_S)
+    wall = time.perf_counter() - started
+    cpu1 = stack.balancer.cpu_times()
+    cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+    done = len(latencies)
+    if errors:
+        print(f"  throughput errors: {errors}")
+    return {"joins": done, "joins_per_s": done / wall, "balancer_cpu_share": cpu / wall,
+            "joins_per_cpu_s": done / max(cpu, 1e-9),
+            "p99_ms_closed_loop": float(np.percentile(latencies, 99) * 1e3) if done else 0.0}
+
+
+async def hold(http: aiohttp.ClientSession, stack: Stack, count: int, rate: float,
+               room_size: int) -> dict[str, float]:
+    sockets: list[aiohttp.ClientWebSocketResponse] = []
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+
+    async def one(i: int) -> None:
+        try:
+            ws, latency = await join(http, stack.url, f"hold-{i // room_size}")
+        except (RuntimeError, ConnectionError, aiohttp.ClientError, TimeoutError) as exc:
+            errors[str(exc)] = errors.get(str(exc), 0) + 1
+            return
+        sockets.append(ws)
+        latencies.append(latency)
+
+    started = time.perf_counter()
+    tasks = []
+    for i in range(count):  # open loop: start each join on schedule, never wait for the last
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.wait_for(asyncio.gather(*tasks), PHASE_LIMIT_S)
+    offered = count / (time.perf_counter() - started)
+    if errors:
+        print(f"  hold errors: {errors}")
+
+    async def ping(ws: aiohttp.ClientWebSocketResponse) -> bool:
+        await ws.send_str('{"type": "ping"}')
+        await receive(ws, "pong")
+        return True
+
+    alive = sum(await asyncio.wait_for(asyncio.gather(*(ping(ws) for ws in sockets)),
+                                       PHASE_LIMIT_S))
+    reported = 0
+    deadline = time.monotonic() + 10  # reports arrive every second
+    while time.monotonic() < deadline and reported != len(sockets):
+        async with http.get(f"{stack.url}/api/v1/bridges") as r:
+            reported = sum(int((b.get("load") or {}).get("participants", 0))
+                           for b in (await r.json())["bridges"])
+        await asyncio.sleep(0.25)
+    rss_mb = stack.balancer.memory_info().rss / 2**20
+    for ws in sockets:
+        await ws.close()
+    lat = np.array(latencies) * 1e3
+    return {"held": len(sockets), "alive": alive, "reported": reported, "offered_rate": offered,
+            "p50_ms": float(np.percentile(lat, 50)) if lat.size else 0.0,
+            "p99_ms": float(np.percentile(lat, 99)) if lat.size else 0.0,
+            "balancer_rss_mb": rss_mb}
+
+
+async def measure(loop: str, args: argparse.Namespace) -> dict[str, float | str]:
+    stack = Stack(loop, args.bridges)
+    stack.start()
+    try:
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            running = await wait_ready(http, stack)
+            if running != loop:
+                raise SystemExit(f"asked for {loop}, the balancer runs on {running}")
+            await throughput(http, stack, min(500, args.joins), args.concurrency)  # warm-up
+            tp = await throughput(http, stack, args.joins, args.concurrency)
+            hd = await hold(http, stack, args.hold, args.rate, args.room_size)
+        return {"loop": loop, **tp, **hd}
+    finally:
+        stack.stop()
+
+
+def verdict(ok: bool, text: str) -> str:
+    return f"  [{'PASS' if ok else 'FAIL'}] {text}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--loops", default="uvloop,asyncio")
+    parser.add_argument("--bridges", type=int, default=2)
+    parser.add_argument("--joins", type=int, default=8000)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--hold", type=int, default=5000)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--room-size", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="small counts, a smoke run")
+    args = parser.parse_args()
+    if args.quick:
+        args.joins, args.hold = 600, 300
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * args.hold + 1024)), hard))
+    pin(set(range(1, os.cpu_count() or 1)) or {0})
+    rows = [uvloop.run(measure(loop, args)) for loop in args.loops.split(",")]
+    print(f"signaling: {args.bridges} emulated bridges, balancer pinned to CPU 0, "
+          f"{os.cpu_count()} CPUs")
+    print(f"{'loop':8} {'joins/s':>8} {'cpu':>5} {'joins/cpu-s':>11} {'held':>5} {'alive':>5} "
+          f"{'reported':>8} {'rate':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7}")
+    for r in rows:
+        print(f"{r['loop']:8} {r['joins_per_s']:8.0f} {r['balancer_cpu_share']:5.2f} "
+              f"{r['joins_per_cpu_s']:11.0f} {r['held']:5.0f} {r['alive']:5.0f} "
+              f"{r['reported']:8.0f} {r['offered_rate']:6.0f} {r['p50_ms']:7.1f} "
+              f"{r['p99_ms']:7.1f} {r['balancer_rss_mb']:7.0f}")
+    by = {r["loop"]: r for r in rows}
+    first = rows[0]
+    print("targets:")
+    print(verdict(float(first["joins_per_cpu_s"]) >= 2000,
+                  f"{first['loop']}: {first['joins_per_cpu_s']:.0f} joins per balancer "
+                  f"CPU-second (>= 2,000 on one core; wall {first['joins_per_s']:.0f}/s at "
+                  f"{first['balancer_cpu_share']:.0%} of its core)"))
+    if "uvloop" in by and "asyncio" in by:
+        ratio = float(by["uvloop"]["joins_per_cpu_s"]) / float(by["asyncio"]["joins_per_cpu_s"])
+        print(verdict(ratio >= 1.3, f"uvloop / asyncio joins per CPU-second = {ratio:.2f} "
+                                    "(>= 1.3)"))
+    print(verdict(float(first["p99_ms"]) < 50,
+                  f"{first['loop']}: p99 join latency {first['p99_ms']:.1f} ms at "
+                  f"{first['offered_rate']:.0f} joins/s offered (< 50 ms at 500/s)"))
+    print(verdict(first["held"] == first["alive"] == first["reported"] == args.hold,
+                  f"{first['loop']}: {first['held']:.0f} concurrent participant WebSockets "
+                  f"held, {first['alive']:.0f} answered a ping, bridges report "
+                  f"{first['reported']:.0f} (want {args.hold})"))
+
+
+if __name__ == "__main__":
+    main()
