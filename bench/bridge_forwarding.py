@@ -8,10 +8,14 @@ Two parts, one run:
    core; the time from entering the receive tap to the last leg's sendto is the added latency.
 2. ``e2e``: three processes on loopback -- a publisher (640x480@30 VP8, aiortc encoder), the
    bridge, and N subscribers (count packets, one decodes) -- once with our forwarder and once
-   with MediaRelay, for growing N. The bridge process CPU (psutil) gives CPU per subscriber leg
+   with MediaRelay, for growing N. The bridge process CPU (os.times) gives CPU per subscriber leg
    (least-squares slope over N), out-pps per core, and the legs-per-core ratio.
 
-Writes a calibration JSON for the simulator's cost model (``--out``). Not part of the tests.
+Writes a calibration JSON for the simulator's cost model (``--out``): its ``cost_table`` block
+holds ``CostTable`` keys (``bridges/calibration.py`` says where each value comes from), which
+``sfu-sim`` reads through ``[costs] calibration = "..."`` and ``sfu-bridge --emulate
+--calibration``. Prints one PASS/FAIL line per target of issue 4, naming the measurement judged.
+Not part of the tests.
 Run: ``python bench/bridge_forwarding.py [--quick]``.
 """
 
@@ -31,6 +35,8 @@ from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "bridges"))  # the synthetic publisher of the tests
+
+from bridges.calibration import build_calibration, verdicts  # noqa: E402  (pure, no aiortc)
 
 
 def _loopback() -> None:
@@ -199,15 +205,17 @@ def _bridge_main(conn: Any, mode: str) -> None:
                 await worker.answer("room", cmd[1], cmd[2], cmd[3])
                 conn.send("ok")
             elif cmd[0] == "stats":
-                out = worker.counters.packets_out
-                if mode == "relay":
-                    out = 0
+                c = worker.counters
+                figures = {"out": c.packets_out, "out_bytes": c.bytes_out,
+                           "in": c.packets_in, "in_bytes": c.bytes_in}
+                if mode == "relay":  # aiortc's own counters; its bytesSent is payload only
+                    figures = {"out": 0}
                     for pc in pcs[1:]:
                         for s in (await pc.getStats()).values():
                             if s.type == "outbound-rtp":
-                                out += s.packetsSent
+                                figures["out"] += s.packetsSent
                 t = os.times()
-                conn.send({"cpu": t.user + t.system, "out": out, "wall": time.monotonic()})
+                conn.send({"cpu": t.user + t.system, "wall": time.monotonic(), **figures})
             elif cmd[0] == "stop":
                 break
         await worker.close()
@@ -296,17 +304,13 @@ def e2e(mode: str, n: int, args: argparse.Namespace) -> dict[str, float]:
     wall = s1["wall"] - s0["wall"]
     cores = (s1["cpu"] - s0["cpu"]) / wall
     out_pps = (s1["out"] - s0["out"]) / wall
-    return {"mode": mode, "subscribers": n, "bridge_cores": cores, "out_pps": out_pps,
-            "out_pps_per_core": out_pps / cores if cores else 0.0}
-
-
-def _slope(rows: list[dict[str, float]]) -> tuple[float, float]:
-    xs = [r["subscribers"] for r in rows]
-    ys = [r["bridge_cores"] for r in rows]
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
-    return slope, my - slope * mx
+    row = {"mode": mode, "subscribers": n, "bridge_cores": cores, "out_pps": out_pps,
+           "out_pps_per_core": out_pps / cores if cores else 0.0}
+    for key, name in (("out_bytes", "out_bytes_per_s"), ("in", "in_pps"),
+                      ("in_bytes", "in_bytes_per_s")):
+        if key in s1:  # the forwarder's own counters (not available for MediaRelay)
+            row[name] = (s1[key] - s0[key]) / wall
+    return row
 
 
 def main() -> None:
@@ -327,7 +331,7 @@ def main() -> None:
     print("1) forwarder alone (this process, real SRTP + sendto to loopback subscribers)")
     micro_rows = micro(args)
     print(f"2) end to end, {args.width}x{args.height}@{args.fps} VP8 publisher, "
-          "bridge CPU by psutil")
+          "bridge process CPU by os.times")
     fwd = []
     for n in fwd_ns:
         fwd.append(e2e("forward", n, args))
@@ -338,42 +342,36 @@ def main() -> None:
         rel.append(e2e("relay", n, args))
         print(f"  MediaRelay N={n:3d}: {rel[-1]['bridge_cores']:.3f} cores, "
               f"{rel[-1]['out_pps']:7,.0f} out-pps", flush=True)
-    fwd_slope, fwd_base = _slope(fwd)
-    rel_slope, rel_base = _slope(rel)
-    legs_fwd = 1 / fwd_slope if fwd_slope > 0 else float("inf")
-    legs_rel = 1 / rel_slope if rel_slope > 0 else float("inf")
-    pps_per_leg = statistics.fmean(r["out_pps"] / r["subscribers"] for r in fwd)
-    big = max(micro_rows, key=lambda r: r["subscribers"])
-    result = {
-        "forwarder": {
-            "cpu_per_leg_cores": fwd_slope, "fixed_cores": fwd_base, "legs_per_core": legs_fwd,
-            "out_pps_per_core_e2e": fwd[-1]["out_pps_per_core"],
-            "us_per_out_packet_micro": big["us_per_out_packet"],
-            "out_pps_per_core_micro": big["out_pps_per_core"],
-            "fanout_latency_median_ms": big["fanout_latency_median_ms"],
-            "rows": fwd, "micro": micro_rows,
-        },
-        "mediarelay": {"cpu_per_leg_cores": rel_slope, "fixed_cores": rel_base,
-                       "legs_per_core": legs_rel, "rows": rel},
-        "ratio_legs_per_core": legs_fwd / legs_rel,
-        "stream": {"width": args.width, "height": args.height, "fps": args.fps,
-                   "packets_per_s": pps_per_leg,
-                   "bytes_per_packet_assumed": args.payload},
-        "cost_model": {  # what simulations/costmodel.py needs
-            "cpu_us_per_out_packet": 1e6 * fwd_slope / pps_per_leg if pps_per_leg else None,
-            "cpu_us_per_out_packet_micro": big["us_per_out_packet"],
-            "cpu_cores_fixed": fwd_base,
-            "video_stream_pps": pps_per_leg,
-        },
-    }
-    print("\nsummary")
-    print(f"  CPU per subscriber leg: forwarder {1e3 * fwd_slope:.2f} mcores, MediaRelay "
-          f"{1e3 * rel_slope:.1f} mcores -> legs per core {legs_fwd:,.0f} vs {legs_rel:.1f} "
-          f"= {result['ratio_legs_per_core']:.1f}x (target >= 15x)")
-    print(f"  out-pps per core: micro {big['out_pps_per_core']:,.0f} (target >= 40k), e2e "
-          f"{fwd[-1]['out_pps_per_core']:,.0f} (includes receive, RTCP, asyncio)")
-    print(f"  added latency (tap -> last leg sent), median {big['fanout_latency_median_ms']:.3f}"
-          f" ms at N={big['subscribers']} (target <= 5 ms)")
+    result = build_calibration(
+        micro=micro_rows, forward=fwd, mediarelay=rel,
+        stream={"width": args.width, "height": args.height, "fps": args.fps,
+                "micro_payload_bytes": args.payload},
+    )
+    f, r = result["forwarder"], result["mediarelay"]
+    print("\nsummary (micro = part 1, forwarder alone in this process, thread CPU; "
+          "e2e = part 2, bridge process CPU by os.times)")
+    print(f"  e2e CPU per subscriber leg (slope over N): forwarder "
+          f"{1e3 * f['cpu_per_leg_cores']:.2f} mcores, MediaRelay "
+          f"{1e3 * r['cpu_per_leg_cores']:.1f} mcores")
+    marginal = f["out_pps_per_core_e2e_marginal"]
+    print(f"  out-pps per core: micro N={f['micro_subscribers']:g} "
+          f"{f['out_pps_per_core_micro']:,.0f}; e2e marginal (per extra leg) "
+          f"{marginal or 0:,.0f}; e2e total at "
+          f"N={fwd[-1]['subscribers']} {f['out_pps_per_core_e2e_total']:,.0f} (whole process: "
+          "receive, RTCP, asyncio, fixed costs)")
+    print(f"  fan-out latency (micro, tap -> last leg's sendto) median "
+          f"{f['fanout_latency_median_ms']:.3f} ms at N={f['micro_subscribers']:g}")
+    stream = result["stream"]
+    if stream["bytes_per_out_packet"]:
+        print(f"  e2e stream per leg: {stream['video_packets_per_s_per_leg']:.1f} video packets/s, "
+              f"{8e-3 * stream['video_bytes_per_s_per_leg']:.0f} kbps, "
+              f"{stream['bytes_per_out_packet']:.0f} B per out packet (SRTP, bridge counters)")
+    print("\ntargets (issue 4)")
+    for verdict in verdicts(result):
+        print("  " + verdict.line())
+    print("\ncost_table for the simulator (simulations/costmodel.py):")
+    for key, value in result["cost_table"].items():
+        print(f"  {key} = {value:.2f}  <- {result['cost_table_from'][key]}")
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
