@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from aiortc import clock
 from aiortc.rtp import RtpPacket
@@ -26,22 +27,42 @@ from bridges.sfu.rtp import OutStream, vp8_keyframe_start
 KEYFRAME_RETRY_S = 0.5  # a leg waiting for a keyframe asks again this often (still throttled)
 
 
-class KeyframeThrottle:
-    """At most one ``send()`` per ``min_interval`` seconds; requests in between are coalesced."""
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
 
-    def __init__(self, send: Callable[[], None], min_interval: float = 1.0) -> None:
+
+class Timers(Protocol):
+    """What ``KeyframeThrottle`` needs from an event loop (tests pass a fake one)."""
+
+    def time(self) -> float: ...
+    def call_at(self, when: float, callback: Callable[[], object], /) -> Cancellable: ...
+
+
+class KeyframeThrottle:
+    """At most one ``send()`` per ``min_interval`` seconds; requests in between are coalesced.
+
+    Time and timers come from ``timers`` (default: the running event loop, looked up on use).
+    """
+
+    def __init__(
+        self, send: Callable[[], None], min_interval: float = 1.0, timers: Timers | None = None,
+    ) -> None:
         self._send = send
         self._min_interval = min_interval
+        self._timers = timers
         self._last: float | None = None
-        self._pending: asyncio.TimerHandle | None = None
+        self._pending: Cancellable | None = None
         self.sent = 0
         self.requested = 0
+
+    def _loop(self) -> Timers:
+        return self._timers if self._timers is not None else asyncio.get_running_loop()
 
     def request(self) -> None:
         self.requested += 1
         if self._pending is not None:
             return
-        loop = asyncio.get_running_loop()
+        loop = self._loop()
         now = loop.time()
         if self._last is None or now - self._last >= self._min_interval:
             self._fire()
@@ -50,7 +71,7 @@ class KeyframeThrottle:
 
     def _fire(self) -> None:
         self._pending = None
-        self._last = asyncio.get_running_loop().time()
+        self._last = self._loop().time()
         self.sent += 1
         self._send()
 
@@ -66,7 +87,7 @@ class Source:
     def __init__(
         self, *, key: str, participant: str, kind: str, origin: str,
         rtx_payload_types: frozenset[int], counters: TrafficCounters,
-        send_pli: Callable[[int], None],
+        send_pli: Callable[[int], None], timers: Timers | None = None,
     ) -> None:
         self.key = key
         self.participant = participant
@@ -80,7 +101,7 @@ class Source:
         self._counters = counters
         self._video = kind == "video"
         self._send_pli = send_pli
-        self.keyframes = KeyframeThrottle(self._pli)
+        self.keyframes = KeyframeThrottle(self._pli, timers=timers)
 
     def _pli(self) -> None:
         if self.media_ssrc is not None:
