@@ -18,11 +18,17 @@ The rules are compiled once (``_place.place_kernel``) and run for both callers: 
 balancer (one join) and the simulator, which passes every join of a tick in one call
 (``place_sequence``; joins of the same room see each other, and each placement's forecast cost
 is charged before the next join). ``place_joins`` is one join per replica row.
+
+A registered policy without a compiled kernel (``kind = EXTERNAL``) runs through the same
+kernel: ``place_sequence`` takes the joins in rounds (round k = the k-th join of every row, so
+at most one join per row), lets the kernel apply admission and the room rules, asks the
+policy's ``choose`` for the rows that need a bridge, then lets the kernel place and charge
+them. Rows never interact, so this gives the decisions of one-join-at-a-time processing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -95,11 +101,17 @@ def _cfg(policy: Policy, config: RoutingConfig, costs: CostTable) -> FloatArray:
 
 def _run(view: FleetView, joins: JoinSequence, policy: Policy, config: RoutingConfig,
          costs: CostTable, u: FloatArray, reserve: FloatArray, active: BoolArray,
-         charge: bool, kind: int, given: IntArray) -> SequenceOutcome:
+         charge: bool, kind: int, given: IntArray,
+         ledger: tuple[FloatArray, FloatArray] | None = None) -> SequenceOutcome:
+    """One kernel call. ``ledger`` = (pending, recent) arrays to read (and, with ``charge``,
+    charge in place) instead of the view's, which are then copied before any charge."""
     count = joins.rows.size
-    pending, recent = f64(view.pending), f64(view.recent_placements)
-    if charge:
-        pending, recent = pending.copy(), recent.copy()
+    if ledger is None:
+        pending, recent = f64(view.pending), f64(view.recent_placements)
+        if charge:
+            pending, recent = pending.copy(), recent.copy()
+    else:
+        pending, recent = ledger
     out = SequenceOutcome(
         bridge=np.empty(count, np.int64), reason=np.empty(count, np.int64),
         cost=np.empty((count, 3)), utilization=np.empty(count), stress=np.empty(count),
@@ -125,16 +137,21 @@ def place_sequence(
     rng: np.random.Generator,
     *,
     charge: bool = True,
+    via_choose: bool = False,
 ) -> SequenceOutcome:
     """Admit (tier reserves) and place ``joins`` in order. With ``charge``, each placement's
     cost counts in the view's ledger (and recent placements) for the joins after it; the view's
-    own arrays are never modified. A policy without a kernel is asked one join per row at a
-    time (``place_joins``)."""
+    own arrays are never modified.
+
+    A policy without a kernel (``kind = EXTERNAL``) is asked through its ``choose``, once per
+    round of at most one join per row, with the ledger charged between rounds
+    (``place_sequence_by_choose``); ``via_choose`` takes that path for a built-in policy too
+    (same rules, same decisions up to how ``rng`` is consumed)."""
     count = joins.rows.size
     reserve = tier_reserves(config)[i64(joins.tiers)]
     active = np.ones(count, dtype=np.bool_)
-    if policy.kind == EXTERNAL:
-        return _external_sequence(view, joins, policy, config, costs, rng, reserve, charge)
+    if policy.kind == EXTERNAL or via_choose:
+        return _by_choose(view, joins, policy, config, costs, rng, reserve, charge)
     u = uniforms(rng, count, policy.draws())
     return _run(view, joins, policy, config, costs, u, reserve, active, charge, policy.kind,
                 np.zeros(0, np.int64))
@@ -167,7 +184,10 @@ def place_joins(
             eligible=view.open_for_new & (members == 0) & needs[:, None], cost=_fresh(
                 members, costs), region=i64(batch.region), room_members=members,
             new_room=members.sum(axis=1) == 0, costs=costs)
-        given = np.where(needs, policy.choose(view, request, rng), NO_BRIDGE)
+        given = np.full(replicas, NO_BRIDGE, np.int64)
+        asking = np.flatnonzero(needs)
+        given[asking] = _checked(policy, policy.choose(view, request, rng), request.eligible,
+                                 asking)
         out = _run(view, joins, policy, config, costs, u, reserve, active, False, GIVEN,
                    i64(given))
     relay_to = np.zeros(batch.room_members.shape, dtype=np.bool_)
@@ -184,7 +204,105 @@ def _fresh(members: IntArray, costs: CostTable) -> FloatArray:
     return result
 
 
-def _external_sequence(view: FleetView, joins: JoinSequence, policy: Policy,
-                       config: RoutingConfig, costs: CostTable, rng: np.random.Generator,
-                       reserve: FloatArray, charge: bool) -> SequenceOutcome:
-    raise NotImplementedError("place_sequence needs a policy with a kernel")
+def _rank_in_row(rows: IntArray) -> IntArray:
+    """Position of each join among the joins of its row (0 = the row's first)."""
+    order = np.argsort(rows, kind="stable")
+    ordered = rows[order]
+    rank = np.empty(rows.size, dtype=np.int64)
+    rank[order] = np.arange(rows.size) - np.searchsorted(ordered, ordered, side="left")
+    return rank
+
+
+def _by_choose(view: FleetView, joins: JoinSequence, policy: Policy, config: RoutingConfig,
+               costs: CostTable, rng: np.random.Generator, reserve: FloatArray,
+               charge: bool) -> SequenceOutcome:
+    """``place_sequence`` through ``policy.choose``.
+
+    Round k holds the k-th join of every row (at most one join per row). For each round the
+    kernel first applies admission and the room rules with the ledger as charged so far and
+    marks the joins that need the policy (a new room, or a split); ``choose`` answers for
+    those rows on a view carrying that ledger; the kernel then places every join of the round,
+    the policy's answers given, and charges them. Joins of the same room see the placements of
+    their ``prev`` (always an earlier round: ``prev`` is in the same row). Uniforms for the
+    kernel's own tie-breaks (sticky, fallback) are drawn up front, one set per join.
+    """
+    count, replicas, bridges = joins.rows.size, view.replicas, view.bridges
+    rows = i64(joins.rows)
+    prev = i64(joins.prev)
+    linked = prev >= 0
+    if np.any(prev >= np.arange(count)) or np.any(rows[prev[linked]] != rows[linked]):
+        raise ValueError("place_sequence: prev must point to an earlier join of the same row")
+    pending, recent = f64(view.pending), f64(view.recent_placements)
+    if charge:
+        pending, recent = pending.copy(), recent.copy()
+    out = SequenceOutcome(
+        bridge=np.full(count, NO_BRIDGE, np.int64), reason=np.empty(count, np.int64),
+        cost=np.zeros((count, 3)), utilization=np.empty(count), stress=np.empty(count),
+        split=np.zeros(count, np.bool_), pending=pending, recent=recent)
+    if count == 0:
+        return out
+    seen = i64(joins.room_members).copy()  # room state each join sees, filled round by round
+    seen_rate = i64(joins.room_recent_joins).copy()
+    region, tiers = i64(joins.region), i64(joins.tiers)
+    u = uniforms(rng, count, 0)
+    rank = _rank_in_row(rows)
+    order = np.argsort(rank, kind="stable")
+    bounds = np.searchsorted(rank[order], np.arange(int(rank.max()) + 2), side="left")
+    open_new = np.asarray(view.open_for_new, dtype=np.bool_)
+    none = np.full(count, NO_BRIDGE, np.int64)
+    for k in range(bounds.size - 1):
+        sel = order[bounds[k]:bounds[k + 1]]
+        after = sel[prev[sel] >= 0]
+        if after.size:
+            before = prev[after]
+            seen[after], seen_rate[after] = seen[before], seen_rate[before]
+            placed = out.bridge[before] >= 0
+            seen[after[placed], out.bridge[before[placed]]] += 1
+            seen_rate[after[placed], out.bridge[before[placed]]] += 1
+        sub = JoinSequence(rows=rows[sel], room_members=seen[sel],
+                           room_recent_joins=seen_rate[sel], prev=none[:sel.size],
+                           region=region[sel], tiers=tiers[sel])
+        sub_u, sub_reserve = u[sel], reserve[sel]
+        active = np.ones(sel.size, dtype=np.bool_)
+        first = _run(view, sub, policy, config, costs, sub_u, sub_reserve, active, False,
+                     EXTERNAL, none[:0], ledger=(pending, recent))
+        needs = first.reason == _place.NEEDS_POLICY
+        given = none[:sel.size].copy()
+        if needs.any():
+            asking, members = sub.rows[needs], sub.room_members[needs]
+            room = np.zeros((replicas, bridges), np.int64)
+            room[asking] = members
+            eligible = np.zeros((replicas, bridges), np.bool_)
+            eligible[asking] = open_new[asking] & (members == 0)
+            cost = np.zeros((replicas, bridges, 3))
+            cost[asking] = _fresh(members, costs)
+            wanted = np.full(replicas, -1, np.int64)
+            wanted[asking] = sub.region[needs]
+            request = PlacementRequest(eligible=eligible, cost=cost, region=wanted,
+                                       room_members=room, new_room=room.sum(axis=1) == 0,
+                                       costs=costs)
+            current = replace(view, pending=pending, recent_placements=recent)
+            given[needs] = _checked(policy, policy.choose(current, request, rng), eligible,
+                                    asking)
+        final = _run(view, sub, policy, config, costs, sub_u, sub_reserve, active, charge,
+                     GIVEN, given, ledger=(pending, recent))
+        for name in ("bridge", "reason", "cost", "utilization", "stress", "split"):
+            getattr(out, name)[sel] = getattr(final, name)
+    return out
+
+
+def _checked(policy: Policy, choice: object, eligible: BoolArray, rows: IntArray) -> IntArray:
+    """The policy's answers for ``rows``; a bridge outside ``eligible`` is a policy bug (and
+    an index outside the fleet would corrupt the compiled kernel's memory)."""
+    picks = np.asarray(choice)
+    if picks.shape != (eligible.shape[0],) or not np.issubdtype(picks.dtype, np.integer):
+        raise ValueError(f"policy {policy.name!r}: choose must return ({eligible.shape[0]},) "
+                         f"integers, got {picks.dtype} {picks.shape}")
+    picks = picks[rows].astype(np.int64)
+    bad = (picks < NO_BRIDGE) | (picks >= eligible.shape[1])
+    chosen = (picks >= 0) & ~bad
+    bad[chosen] = ~eligible[rows[chosen], picks[chosen]]
+    if bad.any():
+        raise ValueError(f"policy {policy.name!r} chose bridge {int(picks[bad][0])}, which is "
+                         f"not eligible for that join")
+    return picks
