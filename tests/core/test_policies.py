@@ -63,9 +63,10 @@ def test_load_aware_policies_pick_the_least_loaded(name: str) -> None:
     assert create_policy(name).choose(v, request(v), np.random.default_rng(0)).tolist() == [1, 0]
 
 
-# round_robin cycles and fill_first packs: their own tests below cover them.
-@pytest.mark.parametrize("name", sorted(set(ALL) - {"round_robin", "fill_first"}))
+@pytest.mark.parametrize("name", ALL)
 def test_ties_are_broken_at_random_not_by_index(name: str) -> None:
+    # Equal bridges: fill_first's "fullest that fits" is a tie too, and round_robin's first
+    # pick (its start) is random, so every bridge is picked by some seed.
     v = view(np.full((1, 4), 0.2))
     picks = {int(create_policy(name).choose(v, request(v), np.random.default_rng(s))[0])
              for s in range(60)}
@@ -85,9 +86,21 @@ def test_round_robin_cycles_over_eligible_per_replica() -> None:
     eligible = np.array([[True, True, True], [True, False, True]])
     policy = create_policy("round_robin")
     rng = np.random.default_rng(0)
-    picks = [policy.choose(v, request(v, eligible=eligible), rng).tolist() for _ in range(4)]
-    assert [p[0] for p in picks] == [0, 1, 2, 0]
-    assert [p[1] for p in picks] == [0, 2, 0, 2]
+    picks = np.array([policy.choose(v, request(v, eligible=eligible), rng) for _ in range(6)])
+    assert ((picks[1:, 0] - picks[:-1, 0]) % 3 == 1).all()  # 0 -> 1 -> 2 -> 0 from any start
+    assert set(picks[:, 1]) == {0, 2} and (picks[1:, 1] != picks[:-1, 1]).all()
+
+
+def test_round_robin_starts_at_random_but_the_same_per_seed() -> None:
+    v = view(np.zeros((1, 5)))
+    eligible = np.array([[False, True, True, True, True]])
+
+    def start(seed: int) -> int:
+        policy = create_policy("round_robin")
+        return int(policy.choose(v, request(v, eligible=eligible), np.random.default_rng(seed))[0])
+    starts = [start(s) for s in range(40)]
+    assert set(starts) == {1, 2, 3, 4}  # never the ineligible bridge, never always bridge 0/1
+    assert starts == [start(s) for s in range(40)]
 
 
 def test_fill_first_packs_the_fullest_bridge_that_fits() -> None:
@@ -143,11 +156,31 @@ def test_ledger_turns_a_stale_herd_into_a_spread() -> None:
     assert len(distinct["balanced"]) >= 3
 
 
-def test_balanced_distrusts_stale_reports() -> None:
-    age = np.array([[30.0, 0.5]])  # bridge 0 looks idle but has been silent for 30 intervals
-    v = view([[0.0, 0.3]], age=age)
-    assert create_policy("balanced").choose(v, request(v), np.random.default_rng(0))[0] == 1
-    assert create_policy("least_loaded").choose(v, request(v), np.random.default_rng(0))[0] == 0
+# Bridge 0 reports idle but has been silent for 30 intervals; 1 and 2 are fresh at 0.3, 0.6.
+# Only balanced reads report age; the others take the stale report at face value (fill_first
+# packs the fullest that fits; power_of_d's best of two is never the most loaded).
+STALE_PICKS = {"balanced": {1}, "least_loaded": {0}, "region_aware": {0}, "jicofo_single": {0},
+               "fill_first": {2}, "power_of_d": {0, 1}, "random": {0, 1, 2},
+               "round_robin": {0, 1, 2}}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_stale_reports(name: str) -> None:
+    v = view([[0.0, 0.3, 0.6]], age=np.array([[30.0, 0.5, 0.5]]))
+    picks = {int(create_policy(name).choose(v, request(v), np.random.default_rng(s))[0])
+             for s in range(40)}
+    assert picks == STALE_PICKS[name]
+    # every report equally stale (even never refreshed): still a placement, on an eligible
+    # bridge, and the load-aware policies still prefer the least loaded
+    for age in (30.0, np.inf):
+        old = view([[0.5, 0.1, 0.3]], age=age)
+        eligible = np.array([[True, True, False]])
+        choice = int(create_policy(name).choose(old, request(old, eligible=eligible),
+                                                np.random.default_rng(0))[0])
+        assert choice in (0, 1)
+        if name in ("least_loaded", "region_aware", "jicofo_single") or (
+                name == "balanced" and age < np.inf):
+            assert choice == 1
 
 
 def test_balanced_samples_d_on_large_fleets() -> None:

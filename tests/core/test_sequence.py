@@ -89,10 +89,12 @@ def test_round_robin_moves_only_the_cursors_of_rows_that_join() -> None:
     cfg = RoutingConfig(policy="round_robin")
     policy = cfg.build_policy()
     policy.reset(3)
+    assert policy.state() == {"cursor": [-1, -1, -1]}  # no pick yet: the start is random
     out = place_sequence(v, _seq([1, 1], np.zeros((2, 3))), policy, cfg, COSTS,
                          np.random.default_rng(0))
-    assert out.bridge.tolist() == [0, 1]
-    assert policy.state() == {"cursor": [0, 2, 0]}
+    start = int(out.bridge[0])
+    assert out.bridge.tolist() == [start, (start + 1) % 3]
+    assert policy.state() == {"cursor": [-1, (start + 2) % 3, -1]}
 
 
 def test_same_seed_same_decisions() -> None:

@@ -2,11 +2,11 @@
 module docstring; this is their only implementation).
 
 Every row function has the same arguments: ``p`` (the policy's parameters as floats, see
-``Policy.kernel_params``), ``cursor`` (per-row state, round_robin only), ``r`` (row), ``u``
-(this join's uniforms), the row's reported ``load`` and ``pend`` (ledger) (B, 3), ``inv``
-(inverse limits) and ``cap`` (B, 3), ``age`` (B,), ``interval``, bridge ``region`` (B,),
-``recent`` placements (B,), ``elig`` (B,), this join's ``cost`` and ``growth`` (B, 3) and the
-participant's region ``preg``. They return a bridge index, or -1.
+``Policy.kernel_params``), ``cursor`` (per-row state, round_robin only; -1 = no pick yet),
+``r`` (row), ``u`` (this join's uniforms), the row's reported ``load`` and ``pend`` (ledger)
+(B, 3), ``inv`` (inverse limits) and ``cap`` (B, 3), ``age`` (B,), ``interval``, bridge
+``region`` (B,), ``recent`` placements (B,), ``elig`` (B,), this join's ``cost`` and ``growth``
+(B, 3) and the participant's region ``preg``. They return a bridge index, or -1.
 """
 
 from __future__ import annotations
@@ -73,8 +73,15 @@ def fill_first(p: Any, u: Any, load: Any, pend: Any, inv: Any, elig: Any, cost: 
 
 
 @jit
-def round_robin(cursor: Any, r: int, elig: Any) -> int:
+def round_robin(cursor: Any, r: int, u: Any, elig: Any) -> int:
+    """The next eligible bridge after the row's cursor; a row's first pick (cursor -1) is a
+    uniformly random eligible bridge, so no bridge is favoured by its index."""
     bridges = elig.shape[0]
+    if cursor[r] < 0:
+        first: int = pick_min(np.zeros(bridges), elig, u[U_PICK])
+        if first >= 0:
+            cursor[r] = (first + 1) % bridges
+        return first
     start = cursor[r]
     for step in range(bridges):
         b: int = (start + step) % bridges
@@ -136,7 +143,7 @@ def choose_row(kind: int, p: Any, cursor: Any, r: int, u: Any, load: Any, pend: 
     if kind == FILL_FIRST:
         return fill_first(p, u, load, pend, inv, elig, cost)
     if kind == ROUND_ROBIN:
-        return round_robin(cursor, r, elig)
+        return round_robin(cursor, r, u, elig)
     if kind == RANDOM:
         return pick_min(np.zeros(elig.shape[0]), elig, u[U_PICK])
     if kind == JICOFO:

@@ -99,14 +99,19 @@ class FillFirst(Policy):
 @register_policy
 @dataclass
 class RoundRobin(Policy):
-    """The next eligible bridge after the previous choice, cycling; ignores load."""
+    """The next eligible bridge after the previous choice, cycling; ignores load.
+
+    Each row starts at a uniformly random eligible bridge (drawn from the call's ``rng``), not
+    at bridge 0, so starts are never decided by bridge index; the cycle then follows. The
+    cursor (-1 = no pick yet) is per row and part of ``state()`` for replays.
+    """
 
     name = "round_robin"
     kind = kernels.ROUND_ROBIN
     _cursor: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
 
     def reset(self, replicas: int) -> None:
-        self._cursor = np.zeros(replicas, dtype=np.int64)
+        self._cursor = np.full(replicas, -1, dtype=np.int64)
 
     def state(self) -> dict[str, Any]:
         return {"cursor": self._cursor.tolist()}
