@@ -1,7 +1,13 @@
 """A faithful baseline of Jicofo's default SingleBridgeSelectionStrategy (RESEARCH.md, Jitsi).
 
 Its rules, kept on purpose even where they hurt:
-- stress is CPU only (whole host CPU / 0.9 since Nov 2024); bandwidth is ignored;
+- stress is CPU only; bandwidth is ignored. The bridge's ``stress_level`` is whole-host CPU
+  divided by ``cpu_divisor`` = 0.9 (jitsi-videobridge since Nov 2024, RESEARCH.md "Load
+  signal"). That 0.9 is not the overload threshold: Jicofo calls a bridge overloaded at stress
+  >= 0.8 (RESEARCH.md "Corrected stress"; the issue's "overload threshold 0.8"), i.e. at
+  0.72 of host CPU. ``SingleBridgeSelectionStrategy`` has no overload filter, so that threshold
+  never changes its choice and is not a parameter here; the simulator measures overload with
+  the shared ``Thresholds`` (0.8 of capacity) for every policy alike;
 - corrected stress = reported + 0.01 × endpoints this selector placed in the last 20 s;
 - the least corrected stress in the participant's region wins, anywhere if the region is empty;
 - there is no overload filter: an overloaded bridge is still chosen when it is the least bad;
@@ -27,7 +33,7 @@ class JicofoSingle(Policy):
     splits = False
     kind = kernels.JICOFO
     stress_per_recent_endpoint: float = 0.01
-    cpu_divisor: float = 0.9
+    cpu_divisor: float = 0.9  # stress_level = host CPU / 0.9 (JVB, RESEARCH.md); not the 0.8
 
     def __post_init__(self) -> None:
         if not (isinstance(self.stress_per_recent_endpoint, int | float)
