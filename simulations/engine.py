@@ -3,14 +3,16 @@
 Rules:
 - Replica rows are policy-major: rows [g·S, (g+1)·S) run policy g on seeds 0..S-1, so every
   policy sees the same workload per seed. Each policy group has its own core ``PendingLedger``
-  and random generator, and core's ``place_joins`` runs on the group's rows only.
+  and random generator, and core's ``place_sequence`` runs on the group's rows only.
 - One tick at ``now`` = end of the tick, in this order: provisioned bridges come up, due
   bridges report (noise, delay), the ledger settles on what the balancer sees, scheduled
-  failures/drains and autoscaling act, the tick's joins are admitted (core ``admit_tiers``) and
-  placed (core ``place_joins``) one per replica row per step, leaves apply, metrics sample the
-  true stress, then drains and rebalancing migrate (core ``plan_drain``/``plan_rebalance``).
-- All joins of a tick see the same (stale) reports, as live; but each placement charges the
-  ledger at once (``ledger.add``) and the next step's view includes that charge.
+  failures/drains and autoscaling act, the tick's joins (re-joins first) are admitted and
+  placed by one core ``place_sequence`` call per group (``joins.place_tick``: admission tiers,
+  room rules and policy, in order within each row), leaves apply, metrics sample the true
+  stress, then drains and rebalancing migrate (core ``plan_drain``/``plan_rebalance``).
+- All joins of a tick see the same (stale) reports, as live; but core charges each
+  placement's forecast cost before the next join of its row, and the tick's placements are
+  then added to the group's ledger (``ledger.add``) for the ticks after.
 - ``members`` (R, slots, B) counts each room's members per bridge; ``where`` (R, slots, M)
   remembers each session's bridge (-1 = not connected) so leaves and moves hit the right one.
 """
