@@ -10,7 +10,7 @@ Rules for everything under this package:
 from .admission import admit_tiers, fleet_utilization, within_quota
 from .config import RoutingConfig
 from .decide import FleetSnapshot, build_view, decide_join
-from .ledger import PendingLedger
+from .ledger import LedgerRows, LiveLedger, PendingLedger
 from .load import CostTable, Thresholds, join_cost, stress
 from .migration import MigrationPlan, RoomPortion, plan_drain, plan_rebalance
 from .model import (
@@ -55,6 +55,8 @@ __all__ = [
     "JoinOutcome",
     "JoinRequest",
     "JoinSequence",
+    "LedgerRows",
+    "LiveLedger",
     "LoadReport",
     "Migration",
     "MigrationPlan",

@@ -15,7 +15,7 @@ import numpy as np
 
 from .admission import TIER_INDEX, within_quota
 from .config import RoutingConfig
-from .ledger import PendingLedger
+from .ledger import LedgerRows
 from .load import CostTable
 from .model import REASON_CODES, BridgeInfo, BridgeState, Decision, JoinRequest, LoadReport, Reason
 from .placement import JoinSequence, place_sequence
@@ -55,7 +55,7 @@ def region_codes(bridges: Sequence[BridgeInfo]) -> dict[str, int]:
 
 
 def build_view(
-    snapshot: FleetSnapshot, ledger: PendingLedger | None, config: RoutingConfig
+    snapshot: FleetSnapshot, ledger: LedgerRows | None, config: RoutingConfig
 ) -> FleetView:
     """A one-row FleetView. A bridge without any report yet is not available."""
     count = len(snapshot.bridges)

@@ -15,6 +15,11 @@ Rules:
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
 import numpy as np
 
 from .load import FloatArray, IntArray
@@ -120,3 +125,119 @@ class PendingLedger:
         self._placed_at = self._placed_at[mask]
         self._settled = self._settled[mask]
         self._pending_cache = None
+
+
+class LedgerRows(Protocol):
+    """What a fleet view reads from a ledger: one row per replica, one column per bridge."""
+
+    bridges: int
+
+    def pending(self) -> FloatArray: ...
+
+    def recent_counts(self, now: float) -> FloatArray: ...
+
+
+@dataclass
+class _BridgeCharges:
+    """One bridge's charges sorted by placement time; ``charges[:settled]`` are settled."""
+
+    placed_at: list[float] = field(default_factory=list)
+    costs: list[FloatArray] = field(default_factory=list)
+    settled: int = 0
+    pending: FloatArray = field(default_factory=lambda: np.zeros(3))
+    measured_at: float = -np.inf  # newest report time seen; charges at or before it - rampup settle
+
+
+class LiveLedger:
+    """The pending ledger of a live balancer (R = 1), keyed by bridge id, kept incrementally.
+
+    Same rule as ``PendingLedger``: a charge counts until a report from its bridge measured at
+    least ``rampup_s`` after the placement is seen. Invariants that make each call cheap (no
+    pass over every charge of the last minutes, which at 2,000 joins/s is ~10^5 entries):
+    - per bridge, charges are kept sorted by ``placed_at`` and the settled ones are a prefix,
+      because report times only move forward (``settle`` keeps the newest one seen);
+    - ``pending`` per bridge is the running sum of the unsettled suffix;
+    - a charge is dropped once settled and older than ``recent_window_s``, or once older than
+      ``horizon_s`` (the horizon the stores keep entries for), whichever comes first.
+    """
+
+    def __init__(self, rampup_s: float = 20.0, recent_window_s: float = 20.0,
+                 horizon_s: float = 120.0) -> None:
+        if not (rampup_s >= 0 and recent_window_s >= 0 and horizon_s >= 0):
+            raise ValueError("ledger: rampup_s, recent_window_s and horizon_s must be >= 0, "
+                             f"got {rampup_s}, {recent_window_s}, {horizon_s}")
+        self.rampup_s = float(rampup_s)
+        self.recent_window_s = float(recent_window_s)
+        self.horizon_s = float(horizon_s)
+        self._bridges: dict[str, _BridgeCharges] = {}
+
+    def __len__(self) -> int:
+        return sum(len(c.placed_at) for c in self._bridges.values())
+
+    def charge(self, bridge: str, cost: Sequence[float], placed_at: float) -> None:
+        charges = self._bridges.setdefault(bridge, _BridgeCharges())
+        vector = np.asarray(cost, dtype=np.float64).reshape(3)
+        at = bisect_right(charges.placed_at, placed_at)
+        charges.placed_at.insert(at, float(placed_at))
+        charges.costs.insert(at, vector)
+        if placed_at <= charges.measured_at - self.rampup_s:
+            charges.settled += 1  # already visible in a report seen: it sorts into the prefix
+        else:
+            charges.pending = charges.pending + vector
+
+    def settle(self, bridge: str, measured_at: float) -> None:
+        charges = self._bridges.get(bridge)
+        if charges is None or measured_at <= charges.measured_at:
+            return
+        charges.measured_at = measured_at
+        seen = bisect_right(charges.placed_at, measured_at - self.rampup_s)
+        if seen > charges.settled:
+            charges.settled = seen
+            unsettled = charges.costs[seen:]
+            # recomputed, not subtracted: no float drift however long the balancer runs
+            charges.pending = np.sum(unsettled, axis=0) if unsettled else np.zeros(3)
+
+    def expire(self, now: float) -> None:
+        for bridge, charges in list(self._bridges.items()):
+            old = bisect_left(charges.placed_at, now - self.horizon_s)  # stores keep ==
+            gone = max(min(charges.settled,
+                           bisect_right(charges.placed_at, now - self.recent_window_s)), old)
+            if gone:
+                del charges.placed_at[:gone]
+                del charges.costs[:gone]
+                if gone > charges.settled:
+                    unsettled = charges.costs
+                    charges.pending = np.sum(unsettled, axis=0) if unsettled else np.zeros(3)
+                charges.settled = max(charges.settled - gone, 0)
+            if not charges.placed_at:
+                del self._bridges[bridge]
+
+    def rows(self, bridge_ids: Sequence[str]) -> LiveLedgerRows:
+        """The ledger as one view row over ``bridge_ids`` (the fleet view's columns)."""
+        return LiveLedgerRows(self, tuple(bridge_ids))
+
+    def _recent(self, bridge: str, now: float) -> int:
+        charges = self._bridges.get(bridge)
+        if charges is None:
+            return 0
+        return len(charges.placed_at) - bisect_right(charges.placed_at,
+                                                     now - self.recent_window_s)
+
+
+@dataclass(frozen=True)
+class LiveLedgerRows:
+    ledger: LiveLedger
+    ids: tuple[str, ...]
+
+    @property
+    def bridges(self) -> int:
+        return len(self.ids)
+
+    def pending(self) -> FloatArray:
+        empty = np.zeros(3)
+        rows = [c.pending if (c := self.ledger._bridges.get(b)) else empty for b in self.ids]
+        return np.array(rows, dtype=np.float64).reshape(1, len(self.ids), 3)
+
+    def recent_counts(self, now: float) -> FloatArray:
+        counts = [float(self.ledger._recent(b, now)) for b in self.ids]
+        return np.array(counts, dtype=np.float64).reshape(1, len(self.ids))

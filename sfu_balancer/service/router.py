@@ -29,7 +29,8 @@ from sfu_balancer.core import (
     CostTable,
     Decision,
     JoinRequest,
-    PendingLedger,
+    LedgerRows,
+    LiveLedger,
     Reason,
     RoomPortion,
     RoutingConfig,
@@ -94,6 +95,14 @@ class Router:
         self.move_targets: dict[tuple[str, str], tuple[str, str, Reason]] = {}
         self.last_rebalanced: dict[str, float] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._new_ledger()
+
+    def _new_ledger(self) -> None:
+        """A ledger read from the store's first entry on: the store holds every charge (ours
+        and other instances'); this is its incremental reading under the current config."""
+        self.ledger = LiveLedger(self.config.rampup_s, self.config.recent_window_s,
+                                 getattr(self.store, "ledger_horizon_s", 120.0))
+        self._ledger_cursor = 0
 
     def reload_routing(self, routing: dict[str, Any], costs: dict[str, Any] | None = None) -> None:
         """Swap the ``[routing]`` (and ``[costs]``) tables; raises ValueError and changes
@@ -102,6 +111,7 @@ class Router:
         cost_table = CostTable.from_mapping(costs) if costs is not None else self.costs
         self.config, self.policy, self.costs = config, config.build_policy(), cost_table
         self.routing_table = dict(routing)
+        self._new_ledger()  # rampup_s may have changed: re-read the charges under it
         log.info("routing_reloaded", policy=config.policy)
 
     # -- participants ----------------------------------------------------------------------
@@ -196,20 +206,16 @@ class Router:
                 policy_state=policy_state))
         return decision
 
-    async def _ledger(self, snapshot: FleetSnapshot, now: float) -> PendingLedger:
-        ledger = PendingLedger(1, len(snapshot.bridges), self.config.rampup_s,
-                               self.config.recent_window_s)
-        index = snapshot.index()
-        entries = [e for e in await self.store.ledger_entries(now) if e.bridge in index]
-        if entries:
-            ledger.add(np.zeros(len(entries), dtype=np.int64),
-                       np.array([index[e.bridge] for e in entries], dtype=np.int64),
-                       np.array([e.cost for e in entries]),
-                       np.array([e.placed_at for e in entries]))
-        measured = np.array([[snapshot.reports[b.id].measured_at if b.id in snapshot.reports
-                              else -np.inf for b in snapshot.bridges]])
-        ledger.settle(measured, now)
-        return ledger
+    async def _ledger(self, snapshot: FleetSnapshot, now: float) -> LedgerRows:
+        # Only the charges new since the last decision are read: the cost of a decision must
+        # not grow with the joins of the last two minutes (LiveLedger's invariants).
+        entries, self._ledger_cursor = await self.store.ledger_since(now, self._ledger_cursor)
+        for entry in entries:
+            self.ledger.charge(entry.bridge, entry.cost, entry.placed_at)
+        for bridge_id, report in snapshot.reports.items():
+            self.ledger.settle(bridge_id, report.measured_at)
+        self.ledger.expire(now)
+        return self.ledger.rows(snapshot.ids)
 
     async def leave(self, room: str, participant: str, session: Session | None = None) -> None:
         key = (room, participant)

@@ -12,7 +12,8 @@ Rules every implementation keeps:
   the two cannot disagree.
 - Ledger entries are raw placements (bridge, forecast cost, placed_at); when a charge stops
   counting is decided by ``sfu_balancer.core.ledger``, not by the store. Stores may drop
-  entries older than ``ledger_horizon_s``.
+  entries older than ``ledger_horizon_s``. ``ledger_since`` hands out each entry once per
+  cursor, in the order it reached this instance (not always ``placed_at`` order).
 - Relays are unordered bridge pairs per room.
 - ``instance_id`` names the balancer instance a store writes for, and every record it writes
   carries it in ``ParticipantRecord.instance``: an instance acts on bridge failures only for
@@ -83,6 +84,11 @@ class StateStore(Protocol):
     async def ledger_add(self, entry: LedgerEntry) -> None: ...
 
     async def ledger_entries(self, now: float) -> list[LedgerEntry]: ...
+
+    async def ledger_since(self, now: float, cursor: int) -> tuple[list[LedgerEntry], int]:
+        """Entries that reached this store's log after ``cursor`` (0 = everything within
+        the horizon), and the cursor to pass next time. Cost is in the new entries only."""
+        ...
 
     async def set_drain(self, bridge: str, deadline: float | None) -> None: ...
 

@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict, deque
+from itertools import islice
 
 from .base import LedgerEntry, ParticipantRecord
+
+
+def ledger_tail(log: deque[LedgerEntry], dropped: int, cursor: int
+                ) -> tuple[list[LedgerEntry], int]:
+    """The entries of ``log`` after ``cursor``, read from the back so the cost is the new
+    entries only. ``dropped`` counts entries already trimmed off the front, so an entry's
+    cursor position is ``dropped`` + its index; a cursor before the front gets all of it."""
+    end = dropped + len(log)
+    new = max(0, min(end - cursor, len(log)))
+    tail = list(islice(reversed(log), new))
+    tail.reverse()
+    return tail, end
+
+
+JOIN_SWEEP_EVERY = 4096  # record_join calls between sweeps of every room's join times
+JOIN_HISTORY_S = 600.0  # join times kept by a sweep; far above any join-rate window
 
 
 class MemoryStore:
@@ -12,37 +29,66 @@ class MemoryStore:
 
     def __init__(self, ledger_horizon_s: float = 120.0) -> None:
         self.ledger_horizon_s = ledger_horizon_s
+        # Indexed by room and by tenant too, so that a join costs what its room holds, never
+        # what the whole balancer holds (5,000 participants, 2,000 joins/s).
         self._participants: dict[tuple[str, str], ParticipantRecord] = {}
-        self._joins: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._by_room: dict[str, dict[str, ParticipantRecord]] = {}
+        self._tenants: Counter[str] = Counter()
+        self._joins: dict[str, dict[str, deque[float]]] = {}  # room -> bridge -> join times
+        self._joins_recorded = 0
         self._relays: dict[str, set[frozenset[str]]] = defaultdict(set)
         self._ledger: deque[LedgerEntry] = deque()
+        self._ledger_dropped = 0  # entries trimmed off the front: cursor = dropped + index
         self._drains: dict[str, float] = {}
 
     async def claim_placement(self, record: ParticipantRecord, seen: frozenset[str]) -> bool:
         # One event loop and no await inside: this check-and-set is atomic here.
-        current = {r.bridge for (room, p), r in self._participants.items()
-                   if room == record.room and p != record.participant}
+        current = {r.bridge for p, r in self._by_room.get(record.room, {}).items()
+                   if p != record.participant}
         if record.bridge not in current and current != seen:
             return False
-        self._participants[(record.room, record.participant)] = record
+        self._put(record)
         return True
+
+    def _put(self, record: ParticipantRecord) -> None:
+        self._pop(record.room, record.participant)
+        self._participants[(record.room, record.participant)] = record
+        self._by_room.setdefault(record.room, {})[record.participant] = record
+        if record.tenant is not None:
+            self._tenants[record.tenant] += 1
+
+    def _pop(self, room: str, participant: str) -> ParticipantRecord | None:
+        record = self._participants.pop((room, participant), None)
+        if record is None:
+            return None
+        members = self._by_room[room]
+        del members[participant]
+        if not members:
+            del self._by_room[room]
+        if record.tenant is not None:
+            self._tenants[record.tenant] -= 1
+            if self._tenants[record.tenant] <= 0:
+                del self._tenants[record.tenant]
+        return record
 
     def put_participant(self, record: ParticipantRecord) -> None:
         """Record ``record`` unconditionally (a cache mirroring an authoritative store)."""
-        self._participants[(record.room, record.participant)] = record
+        self._put(record)
 
     def load_participants(self, records: list[ParticipantRecord]) -> None:
         """Replace every participant record (the Redis store's cached view refreshes so)."""
-        self._participants = {(r.room, r.participant): r for r in records}
+        self._participants, self._by_room, self._tenants = {}, {}, Counter()
+        for record in records:
+            self._put(record)
 
     async def remove_participant(self, room: str, participant: str) -> ParticipantRecord | None:
-        return self._participants.pop((room, participant), None)
+        return self._pop(room, participant)
 
     async def get_participant(self, room: str, participant: str) -> ParticipantRecord | None:
         return self._participants.get((room, participant))
 
     async def room_participants(self, room: str) -> list[ParticipantRecord]:
-        return [r for (name, _), r in self._participants.items() if name == room]
+        return list(self._by_room.get(room, {}).values())
 
     async def room_members(self, room: str) -> dict[str, int]:
         return dict(Counter(r.bridge for r in await self.room_participants(room)))
@@ -57,21 +103,30 @@ class MemoryStore:
         return [r for r in self._participants.values() if r.bridge == bridge]
 
     async def tenant_count(self, tenant: str) -> int:
-        return sum(1 for r in self._participants.values() if r.tenant == tenant)
+        return self._tenants.get(tenant, 0)
 
     async def record_join(self, room: str, bridge: str, now: float) -> None:
-        self._joins[(room, bridge)].append(now)
+        self._joins.setdefault(room, {}).setdefault(bridge, deque()).append(now)
+        self._joins_recorded += 1
+        if self._joins_recorded % JOIN_SWEEP_EVERY == 0:  # rooms nobody joins again
+            for name in list(self._joins):
+                self._trim_joins(name, now, JOIN_HISTORY_S)
 
     async def recent_joins(self, room: str, now: float, window_s: float) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for (name, bridge), times in list(self._joins.items()):
+        self._trim_joins(room, now, window_s)
+        return {bridge: len(times) for bridge, times in self._joins.get(room, {}).items()}
+
+    def _trim_joins(self, room: str, now: float, window_s: float) -> None:
+        bridges = self._joins.get(room)
+        if bridges is None:
+            return
+        for bridge, times in list(bridges.items()):
             while times and times[0] <= now - window_s:
                 times.popleft()
             if not times:
-                del self._joins[(name, bridge)]
-            elif name == room:
-                counts[bridge] = len(times)
-        return counts
+                del bridges[bridge]
+        if not bridges:
+            del self._joins[room]
 
     async def add_relay(self, room: str, a: str, b: str) -> bool:
         pair = frozenset((a, b))
@@ -96,10 +151,18 @@ class MemoryStore:
     async def ledger_add(self, entry: LedgerEntry) -> None:
         self._ledger.append(entry)
 
-    async def ledger_entries(self, now: float) -> list[LedgerEntry]:
+    def _trim_ledger(self, now: float) -> None:
         while self._ledger and self._ledger[0].placed_at < now - self.ledger_horizon_s:
             self._ledger.popleft()
+            self._ledger_dropped += 1
+
+    async def ledger_entries(self, now: float) -> list[LedgerEntry]:
+        self._trim_ledger(now)
         return list(self._ledger)
+
+    async def ledger_since(self, now: float, cursor: int) -> tuple[list[LedgerEntry], int]:
+        self._trim_ledger(now)
+        return ledger_tail(self._ledger, self._ledger_dropped, cursor)
 
     async def set_drain(self, bridge: str, deadline: float | None) -> None:
         if deadline is None:

@@ -68,6 +68,7 @@ class RedisConnection:
         self._own: dict[tuple[str, str], ParticipantRecord] = {}
         self._ledger: deque[LedgerEntry] = deque()
         self._ledger_last = "-"
+        self._ledger_dropped = 0  # entries trimmed off the front of _ledger (ledger_since)
         self._ledger_read_at = float("-inf")
         self.ledger_read_s = ledger_read_s
         self._own_ledger_ids: set[str] = set()

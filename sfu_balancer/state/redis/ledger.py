@@ -14,6 +14,7 @@ import time
 import structlog
 
 from sfu_balancer.state.base import LedgerEntry
+from sfu_balancer.state.memory import ledger_tail
 from sfu_balancer.state.redis.connection import RedisConnection, nothing
 from sfu_balancer.state.redis.keys import encode_ledger, text
 
@@ -41,7 +42,8 @@ class BridgeState(RedisConnection):
         self._ledger.append(entry)
         await self._run(op, nothing, lambda: None, "ledger_add")
 
-    async def ledger_entries(self, now: float) -> list[LedgerEntry]:
+    async def _read_ledger(self, now: float) -> None:
+        """Append other instances' new charges to the local log; trim it to the horizon."""
         async def op() -> None:
             start = "-" if self._ledger_last == "-" else f"({self._ledger_last}"
             for entry_id, fields in await self.redis.xrange(self.key("ledger"), start, "+"):
@@ -62,7 +64,16 @@ class BridgeState(RedisConnection):
         horizon = now - self.ledger_horizon_s
         while self._ledger and self._ledger[0].placed_at < horizon:
             self._ledger.popleft()
+            self._ledger_dropped += 1
+
+    async def ledger_entries(self, now: float) -> list[LedgerEntry]:
+        await self._read_ledger(now)
+        horizon = now - self.ledger_horizon_s
         return [e for e in self._ledger if e.placed_at >= horizon]
+
+    async def ledger_since(self, now: float, cursor: int) -> tuple[list[LedgerEntry], int]:
+        await self._read_ledger(now)
+        return ledger_tail(self._ledger, self._ledger_dropped, cursor)
 
     # -- drains ----------------------------------------------------------------------------------
 
