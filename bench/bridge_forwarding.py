@@ -58,9 +58,9 @@ def _config() -> Any:
 
 async def _micro(n_subs: int, packets: int, payload: int) -> dict[str, float]:
     from aiortc import RTCPeerConnection, RTCSessionDescription
-    from aiortc.rtp import RtpPacket
 
     from bridges import aiortc_adapter
+    from bridges.aiortc_adapter import RtpPacket
     from bridges.counters import TrafficCounters
     from bridges.sfu.forwarder import Source
     from bridges.sfu.session import SubscribeSession

@@ -7,7 +7,12 @@ aiortc has no public API for forwarding RTP, so the bridge hooks it (DESIGN.md Â
 - send: ``RawSender`` writes already-rewritten RTP bytes straight through the subscriber
   transport's SRTP session to the nominated ICE pair's UDP socket, and keeps the aiortc sender's
   SR counters right; NACK and PLI/FIR that reach that sender are diverted to the bridge;
-- negotiation results (payload types, header extension ids) and the msid stream id.
+- negotiation results (payload types, header extension ids) and the msid stream id;
+- ``aiortc.rtp.RtpPacket`` (the parsed packet the receive tap gets, with the fields in
+  ``_RTP_PACKET_ATTRS``) and ``aiortc.clock.current_ntp_time``, re-exported here: neither module
+  is part of aiortc's public top-level API, so the rest of the bridge imports them from here;
+- test helpers that reach into a connection's sockets (``pause_reading``, ``udp_transports``)
+  and parse RTP with given extension ids (``parse_rtp``).
 
 aiortc is pinned (pyproject: ``aiortc==1.16.0``). ``verify_hooks`` checks that every name below
 still exists and fails loudly otherwise; the bridge runs it at start-up and a test runs it in CI.
@@ -18,17 +23,25 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import aioice.ice
 import aiortc
-from aiortc import RTCPeerConnection, RTCRtpTransceiver
+from aiortc import (
+    RTCPeerConnection,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpParameters,
+    RTCRtpTransceiver,
+)
+from aiortc import clock as _clock
+from aiortc.clock import current_ntp_time as current_ntp_time
 from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import HeaderExtensionsMap
+from aiortc.rtp import RtpPacket as RtpPacket
 
 from bridges.counters import TrafficCounters
 
@@ -46,7 +59,14 @@ _RECEIVER_ATTRS = ("_handle_rtp_packet", "_send_rtcp_pli", "_RTCRtpReceiver__jit
 _TRANSCEIVER_ATTRS = ("_codecs", "_headerExtensions")
 _DTLS_ATTRS = ("_tx_srtp", "transport")
 _ICE_ATTRS = ("_connection",)
-_CONNECTION_ATTRS = ("_nominated",)
+_CONNECTION_ATTRS = ("_nominated", "_protocols")
+# What the forwarder and the test clients read from a received packet (and build one with).
+_RTP_PACKET_ATTRS = (
+    "payload", "padding_size", "payload_type", "sequence_number", "ssrc", "timestamp", "marker",
+    "extensions",
+)
+_RTP_EXTENSION_ATTRS = ("audio_level", "mid", "abs_send_time")
+_RTP_PACKET_ARGS = ("payload_type", "marker", "sequence_number", "timestamp", "ssrc", "payload")
 HOOKED_NAMES: tuple[str, ...] = (
     *(f"RTCRtpSender.{a}" for a in _SENDER_ATTRS),
     *(f"RTCRtpReceiver.{a}" for a in _RECEIVER_ATTRS),
@@ -56,6 +76,9 @@ HOOKED_NAMES: tuple[str, ...] = (
     *(f"aioice.Connection.{a}" for a in _CONNECTION_ATTRS),
     "MediaStreamTrack._id",
     "aioice.ice.get_host_addresses",
+    *(f"RtpPacket.{a}" for a in _RTP_PACKET_ATTRS),
+    *(f"RtpPacket.extensions.{a}" for a in _RTP_EXTENSION_ATTRS),
+    "RtpPacket.parse", "HeaderExtensionsMap.configure", "aiortc.clock.current_ntp_time",
 )
 
 URI_MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
@@ -94,12 +117,69 @@ async def verify_hooks() -> None:
             missing.append(f"RTCRtpReceiver._handle_rtp_packet{params}")
         if not callable(getattr(aioice.ice, "get_host_addresses", None)):
             missing.append("aioice.ice.get_host_addresses")
+        missing += _missing_rtp_names()
     finally:
         await pc.close()
     if missing:
         raise HookError(
             f"aiortc {aiortc.__version__}: hooked private names are gone: {', '.join(missing)}"
         )
+
+
+def _missing_rtp_names() -> list[str]:
+    missing: list[str] = []
+    params = list(inspect.signature(RtpPacket).parameters)
+    missing += [f"RtpPacket({a}=)" for a in _RTP_PACKET_ARGS if a not in params]
+    packet = RtpPacket()
+    missing += [f"RtpPacket.{a}" for a in _RTP_PACKET_ATTRS if not hasattr(packet, a)]
+    extensions = getattr(packet, "extensions", None)
+    missing += [
+        f"RtpPacket.extensions.{a}" for a in _RTP_EXTENSION_ATTRS if not hasattr(extensions, a)
+    ]
+    if not callable(getattr(RtpPacket, "parse", None)):
+        missing.append("RtpPacket.parse")
+    if not callable(getattr(HeaderExtensionsMap, "configure", None)):
+        missing.append("HeaderExtensionsMap.configure")
+    if not callable(getattr(_clock, "current_ntp_time", None)):
+        missing.append("aiortc.clock.current_ntp_time")
+    return missing
+
+
+def parse_rtp(data: bytes, extension_ids: Mapping[str, int]) -> RtpPacket:
+    """Parse one RTP packet whose header extensions use ``extension_ids`` (uri -> id)."""
+    extensions = HeaderExtensionsMap()
+    extensions.configure(RTCRtpParameters(headerExtensions=[
+        RTCRtpHeaderExtensionParameters(id=i, uri=uri) for uri, i in extension_ids.items()
+    ]))
+    return RtpPacket.parse(data, extensions)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sockets of a connection (tests: a peer that stops reading, a socket that cannot drain)
+# ---------------------------------------------------------------------------------------------
+
+
+def udp_transports(pc: RTCPeerConnection) -> list[asyncio.DatagramTransport]:
+    """The UDP transports of every ICE connection of ``pc`` (one per gathered host address)."""
+    found: list[asyncio.DatagramTransport] = []
+    for transceiver in pc.getTransceivers():
+        connection = transceiver.sender.transport.transport._connection
+        for protocol in connection._protocols:
+            transport = protocol.transport
+            if transport is not None and transport not in found:
+                found.append(transport)
+    return found
+
+
+def pause_reading(pc: RTCPeerConnection) -> int:
+    """Stop reading ``pc``'s UDP sockets: what arrives piles up in the kernel, then is lost.
+
+    Returns how many sockets were paused.
+    """
+    transports = udp_transports(pc)
+    for transport in transports:
+        transport.pause_reading()  # type: ignore[attr-defined]
+    return len(transports)
 
 
 # ---------------------------------------------------------------------------------------------

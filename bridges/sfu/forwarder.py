@@ -17,10 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from aiortc import clock
-from aiortc.rtp import RtpPacket
-
-from bridges.aiortc_adapter import RawSender
+from bridges.aiortc_adapter import RawSender, RtpPacket, current_ntp_time
 from bridges.counters import TrafficCounters
 from bridges.sfu.rtp import OutStream, vp8_keyframe_start
 
@@ -146,7 +143,7 @@ class Source:
         if not legs:
             return
         now = time.monotonic()
-        ntp = clock.current_ntp_time()
+        ntp = current_ntp_time()
         keyframe: bool | None = None
         if self._video:
             dynamic: bytes | None = ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big")  # abs-send-time

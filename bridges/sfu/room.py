@@ -17,7 +17,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
-from aiortc.rtp import RtpPacket
 
 from bridges import aiortc_adapter as adapter
 from bridges.counters import TrafficCounters
@@ -225,7 +224,7 @@ class Relay:
     def _install_tap(self, receiver: RTCRtpReceiver, mid: str) -> None:
         sources = self.in_sources
 
-        def tap(packet: RtpPacket, arrival_ms: int) -> None:
+        def tap(packet: adapter.RtpPacket, arrival_ms: int) -> None:
             source = sources.get(mid)
             if source is not None:
                 source.on_packet(packet, arrival_ms)

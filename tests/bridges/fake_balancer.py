@@ -55,7 +55,7 @@ class BridgeConn:
         finally:
             self._replies.pop(req, None)
 
-    def _received(self, message: wire.Message) -> None:
+    def received(self, message: wire.Message) -> None:
         self.frames.append(message)
         if isinstance(message, wire.Hello):
             self.hello = message
@@ -117,7 +117,7 @@ class FakeBalancer:
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.BINARY:
-                    conn._received(wire.decode(msg.data))
+                    conn.received(wire.decode(msg.data))
         finally:
             conn.closed.set()
         return ws

@@ -18,13 +18,13 @@ import av
 import numpy as np
 from aiortc import (
     AudioStreamTrack,
+    MediaStreamError,
     RTCBundlePolicy,
     RTCConfiguration,
     RTCPeerConnection,
     RTCSessionDescription,
     VideoStreamTrack,
 )
-from aiortc.mediastreams import MediaStreamError
 
 from bridges import aiortc_adapter
 from bridges.sfu.rtp import vp8_keyframe_start

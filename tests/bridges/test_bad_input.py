@@ -10,6 +10,7 @@ from aiortc import RTCRtpSender
 from conftest import Harness, Member
 from media_clients import Publisher, rate, wait_for
 
+from bridges import aiortc_adapter
 from bridges.sfu.sdp import BridgeError
 from sfu_balancer.wire import ErrorCode
 
@@ -84,11 +85,7 @@ async def test_refusals_carry_reasons_and_others_keep_receiving(harness: Harness
 
 def _stop_reading(member: Member) -> int:
     """Freeze the subscriber's UDP sockets: the kernel buffer fills and packets pile up there."""
-    ice = member.subscriber.pc.getTransceivers()[0].receiver.transport.transport
-    transports = [p.transport for p in ice._connection._protocols]  # test-only private access
-    for transport in transports:
-        transport.pause_reading()
-    return len(transports)
+    return aiortc_adapter.pause_reading(member.subscriber.pc)
 
 
 async def test_a_subscriber_that_stops_reading_never_slows_the_others(harness: Harness) -> None:

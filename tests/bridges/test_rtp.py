@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import struct
 
-from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
-from aiortc.rtp import HeaderExtensionsMap, RtpPacket
-
+from bridges import aiortc_adapter as adapter
 from bridges.sfu.rtp import ExtensionLayout, OutStream, vp8_keyframe_start
 
 
-def _ext_map(mid_id: int, dyn_id: int, audio: bool) -> HeaderExtensionsMap:
-    uri = (
-        "urn:ietf:params:rtp-hdrext:ssrc-audio-level" if audio
-        else "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
-    )
-    m = HeaderExtensionsMap()
-    m.configure(RTCRtpParameters(headerExtensions=[
-        RTCRtpHeaderExtensionParameters(id=mid_id, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
-        RTCRtpHeaderExtensionParameters(id=dyn_id, uri=uri),
-    ]))
-    return m
+def _parse(data: bytes, mid_id: int, dyn_id: int, audio: bool) -> adapter.RtpPacket:
+    """Parse as a subscriber would, with MID and abs-send-time / audio-level ids negotiated."""
+    dyn = adapter.URI_AUDIO_LEVEL if audio else adapter.URI_ABS_SEND_TIME
+    return adapter.parse_rtp(data, {adapter.URI_MID: mid_id, dyn: dyn_id})
 
 
 def _stream(**kw: object) -> OutStream:
@@ -36,14 +27,14 @@ def test_rewrite_sets_ssrc_pt_seq_ts_and_mid_parsable_by_aiortc() -> None:
     out = _stream()
     out.start(in_seq=1000, in_ts=5000, now=0.0)
     data, ts = out.rewrite(1000, 5000, 1, b"\x10payload", 0, b"\x01\x02\x03", 0.0) or (b"", 0)
-    p = RtpPacket.parse(data, _ext_map(1, 3, audio=False))
+    p = _parse(data, 1, 3, audio=False)
     assert (p.ssrc, p.payload_type, p.marker, p.payload) == (0xABCDEF01, 97, 1, b"\x10payload")
     assert p.extensions.mid == "3"
     assert p.extensions.abs_send_time == 0x010203
     assert p.timestamp == ts
     first_seq = p.sequence_number
     data2, ts2 = out.rewrite(1003, 5000 + 9000, 0, b"x", 0, None, 0.1) or (b"", 0)
-    p2 = RtpPacket.parse(data2, _ext_map(1, 3, audio=False))
+    p2 = _parse(data2, 1, 3, audio=False)
     assert p2.sequence_number == (first_seq + 3) & 0xFFFF  # gaps stay gaps (NACK-able)
     assert (ts2 - ts) & 0xFFFFFFFF == 9000
     assert p2.extensions.mid == "3" and p2.extensions.abs_send_time is None
@@ -53,7 +44,7 @@ def test_audio_level_and_padding() -> None:
     out = _stream(clock_rate=48000, ext=ExtensionLayout("11", 1, 2, 1), keep_history=False)
     out.start(7, 0, 0.0)
     data, _ = out.rewrite(7, 960, 0, b"opus", 5, bytes([0x80 | 42]), 0.0) or (b"", 0)
-    p = RtpPacket.parse(data, _ext_map(1, 2, audio=True))
+    p = _parse(data, 1, 2, audio=True)
     assert p.extensions.audio_level == (True, 42)
     assert p.extensions.mid == "11"
     assert p.payload == b"opus" and p.padding_size == 5
@@ -81,7 +72,7 @@ def test_repair_wraps_in_rtx_with_original_sequence_number() -> None:
     seq = struct.unpack_from("!H", data, 2)[0]
     rtx = out.repair(seq)
     assert rtx is not None
-    p = RtpPacket.parse(rtx, _ext_map(1, 3, audio=False))
+    p = _parse(rtx, 1, 3, audio=False)
     assert (p.ssrc, p.payload_type, p.marker) == (0x01020304, 98, 1)
     assert p.payload == struct.pack("!H", seq) + b"\x10frame"
     assert out.repair((seq + 1) & 0xFFFF) is None  # never sent
