@@ -155,7 +155,7 @@ class Agent:
         self.links = [Link(self, url) for url in config.balancers]
         if sampler is None:
             assert isinstance(worker, Worker), "a worker without media needs its own sampler"
-            sampler = StatsSampler(worker)
+            sampler = StatsSampler(worker, config.capacity)
         self.sampler: ReportSampler = sampler
         self._report = self.sampler.sample()
         self._owners: dict[tuple[str, str], Link] = {}

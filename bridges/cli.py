@@ -34,7 +34,7 @@ async def serve(
         from bridges.emulator import CostModelSampler, EmulatedWorker
 
         worker = EmulatedWorker()
-        sampler = CostModelSampler(worker, config.capacity.cpu, calibration)
+        sampler = CostModelSampler(worker, config.capacity, calibration)
         agent = Agent(config, worker, sampler)
     else:
         await aiortc_adapter.verify_hooks()  # refuse to start on an aiortc that moved under us

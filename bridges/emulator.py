@@ -28,7 +28,7 @@ from bridges.sfu.room import RELAY_PREFIX
 from bridges.sfu.sdp import BridgeError
 from bridges.sfu.worker import OfferHandler
 from sfu_balancer.core.model import CPU, EGRESS, INGRESS
-from sfu_balancer.wire import ErrorCode, Report
+from sfu_balancer.wire import Capacity, ErrorCode, Report
 from simulations.costmodel import CostModel
 
 EMULATED_ANSWER = (
@@ -132,12 +132,12 @@ class CostModelSampler:
     """Reports what ``CostModel`` says the worker's rooms cost, measured now."""
 
     def __init__(
-        self, worker: EmulatedWorker, cpu_capacity: float, calibration: Path | None = None
+        self, worker: EmulatedWorker, capacity: Capacity, calibration: Path | None = None
     ) -> None:
         raw = {"calibration": str(calibration.resolve())} if calibration else {}
         self.model = CostModel.from_scenario(raw)  # ValueError names a bad calibration file
         self.worker = worker
-        self.cpu_capacity = cpu_capacity  # the host is taken to be this worker alone
+        self.capacity = capacity  # the host is taken to be this worker alone
 
     def load(self) -> np.ndarray:
         """The (3,) load vector: cores, egress Mbps, ingress Mbps."""
@@ -159,10 +159,11 @@ class CostModelSampler:
         mbps_out, mbps_in = float(load[EGRESS]), float(load[INGRESS])
         packets_per_mbps = table.packets_per_s / table.mbps_per_stream
         return Report(
-            cpu=float(load[CPU]), host_cpu=min(1.0, float(load[CPU]) / self.cpu_capacity),
+            cpu=float(load[CPU]), host_cpu=min(1.0, float(load[CPU]) / self.capacity.cpu),
             bytes_in_per_s=mbps_in * 125_000.0, bytes_out_per_s=mbps_out * 125_000.0,
             packets_in_per_s=mbps_in * packets_per_mbps,
             packets_out_per_s=mbps_out * packets_per_mbps,
             participants=self.worker.participant_count, rooms=len(self.worker.rooms),
             relay_streams=self.worker.relay_streams, measured_at=time.monotonic(), state=state,
+            capacity=self.capacity,
         )

@@ -5,7 +5,8 @@
 - bytes and packets per second in and out, from the forwarder's own counters
   (``bridges.counters.TrafficCounters``), not from the OS, so they count media only;
 - participants, rooms and relay streams from the worker;
-- ``measured_at``: ``time.monotonic()`` when sampled.
+- ``measured_at``: ``time.monotonic()`` when sampled;
+- ``capacity``: the configured capacity (``--cpu``, ``--egress-mbps``, ``--ingress-mbps``).
 The first sample covers the time since the sampler was created.
 """
 
@@ -16,12 +17,13 @@ import time
 import psutil
 
 from bridges.sfu.worker import Worker
-from sfu_balancer.wire import Report
+from sfu_balancer.wire import Capacity, Report
 
 
 class StatsSampler:
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: Worker, capacity: Capacity | None = None) -> None:
         self._worker = worker
+        self._capacity = capacity
         self._process = psutil.Process()
         psutil.cpu_percent(interval=None)  # primes the host counter: the next call is a delta
         self._last = self._snapshot()
@@ -52,4 +54,5 @@ class StatsSampler:
             relay_streams=worker.relay_streams,
             measured_at=now[0],
             state=state,
+            capacity=self._capacity,
         )

@@ -68,6 +68,9 @@ class Report(Message):
     relay_streams: int
     measured_at: float  # the bridge's monotonic clock, seconds
     state: str = "serving"  # "serving" | "draining"
+    # the configured capacity again, so one report reads on its own (dashboards, captures);
+    # optional so that an older bridge's reports still decode
+    capacity: Capacity | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,6 +22,7 @@ SAMPLES: list[wire.Message] = [
         cpu=0.35, host_cpu=0.2, bytes_in_per_s=1e5, bytes_out_per_s=4e5,
         packets_in_per_s=100.0, packets_out_per_s=400.0, participants=3, rooms=1,
         relay_streams=0, measured_at=12.5,
+        capacity=wire.Capacity(cpu=1.0, egress_mbps=800.0, ingress_mbps=400.0),
     ),
     wire.Allocate(req=1, room="r", participant="p", sdp="v=0\r\n"),
     wire.Allocated(req=1, room="r", participant="p", sdp="v=0\r\n"),
@@ -61,6 +62,16 @@ def test_report_keys_match_the_load_report_contract() -> None:
         "packets_out_per_s", "participants", "rooms", "relay_streams", "measured_at",
     ):
         assert key in frame
+
+
+def test_a_report_without_capacity_still_decodes() -> None:
+    frame = msgpack.unpackb(wire.encode(SAMPLES[1]))
+    del frame["capacity"]  # an older bridge
+    report = wire.decode(msgpack.packb(frame))
+    assert isinstance(report, wire.Report) and report.capacity is None
+    frame["capacity"] = {"cpu": "one"}
+    with pytest.raises(wire.WireError, match="capacity"):
+        wire.decode(msgpack.packb(frame))
 
 
 def test_hello_carries_identity_capacity_pid_and_auth() -> None:
