@@ -1,4 +1,8 @@
 // Join page (/r/<room>). Signaling is JSON over one WebSocket at /ws (docs/protocol.md).
+// Where: GET /api/v1/signaling at start lists every balancer instance's /ws (the setting
+// `signaling_urls`; docs/operations.md). The page starts on its own origin when listed, and
+// each time its socket drops it reconnects to the next URL (round robin, with backoff) and
+// joins again with its participant id. An empty list or a failed fetch: its own origin only.
 // Per join: a publish RTCPeerConnection (we offer: send-only Opus + VP8, one encoding) and a
 // subscribe RTCPeerConnection (the bridge offers, we answer). ICE is not trickled: every SDP
 // is sent once gathering is complete.
@@ -33,6 +37,7 @@ const JOIN_TIMEOUT_MS = 30000;    // no reply to join: reopen the socket
 const CONNECT_TIMEOUT_MS = 20000; // joined, but media never connected: join again
 const PING_MS = 10000;
 const SILENCE_MS = 35000;         // nothing from the server for this long: reopen the socket
+const DISCOVERY_TIMEOUT_MS = 5000; // GET /api/v1/signaling
 
 const body = document.body;
 const statusEl = document.getElementById('status');
@@ -50,6 +55,7 @@ const s = {
   generation: 0,              // bumps on every join attempt; stale async work checks it
   joinPending: false, rejoinDeferred: false, joinFailures: 0, reopenAttempt: 0,
   stopped: false, lastHeard: 0,
+  signaling: [], signalingIndex: 0, // /ws URLs of the instances, and the one to use next
   timers: {},
 };
 
@@ -92,10 +98,42 @@ function send(message) {
   if (s.ws && s.ws.readyState === WebSocket.OPEN) s.ws.send(JSON.stringify(message));
 }
 
+const ownSignaling = () =>
+  `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
+
+// The instances' /ws URLs from GET /api/v1/signaling (public, same origin), or [] when the
+// list cannot be read. An https page keeps only wss: URLs (the browser refuses ws: there).
+async function fetchSignaling() {
+  try {
+    const response = await fetch('/api/v1/signaling', {
+      cache: 'no-store', signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_MS)});
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const {ws} = await response.json();
+    const secure = location.protocol === 'https:';
+    const urls = [];
+    for (const item of Array.isArray(ws) ? ws : []) {
+      try {
+        const url = new URL(item);
+        if (url.protocol === 'wss:' || (url.protocol === 'ws:' && !secure)) urls.push(url.href);
+      } catch { /* not a URL: skipped */ }
+    }
+    return urls;
+  } catch (err) {
+    console.warn('signaling list unavailable, using this origin', err);
+    return [];
+  }
+}
+
 function openSocket() {
   if (s.stopped) return;
-  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(`${proto}//${location.host}/ws`);
+  const url = s.signaling[s.signalingIndex] || ownSignaling();
+  let ws;
+  try { ws = new WebSocket(url); } catch (err) {
+    console.warn('signaling URL refused', url, err);
+    socketLost();
+    return;
+  }
+  trace('signaling', url);
   s.ws = ws;
   ws.onopen = () => {
     if (ws !== s.ws) return;
@@ -121,6 +159,8 @@ function socketLost() {
   closePeers();
   if (s.stopped) return;
   setState('reconnecting', 'Connection to the service lost. Reconnecting…');
+  // round robin: the instance behind this socket may be gone, try the next one
+  if (s.signaling.length) s.signalingIndex = (s.signalingIndex + 1) % s.signaling.length;
   setTimer('reopen', backoff(s.reopenAttempt++), openSocket);
 }
 
@@ -444,7 +484,14 @@ async function start() {
   document.title = `${room} · call`;
   document.getElementById('room').textContent = room;
   setState('joining', 'Starting your camera and microphone…');
-  s.media = await getMedia();
+  const [media, listed] = await Promise.all([getMedia(), fetchSignaling()]);
+  s.media = media;
+  const own = new URL(ownSignaling()).href;
+  s.signaling = listed.length ? listed : [own];
+  const here = s.signaling.indexOf(own);
+  // start where the page came from; a page served elsewhere picks an instance at random
+  s.signalingIndex = here >= 0 ? here : Math.floor(Math.random() * s.signaling.length);
+  trace('signaling list', JSON.stringify(s.signaling));
   if (s.media) {
     localEl.srcObject = s.media;
     localEl.play().catch(() => {});
