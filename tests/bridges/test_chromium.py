@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import pathlib
 import socket
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from aiohttp import WSMsgType, web
@@ -91,11 +92,21 @@ class Signaling:
             await self.runner.cleanup()
 
 
+def _unavailable(reason: str) -> NoReturn:
+    """Skip for a missing tool; fail instead when CI is set (CI must run browser tests)."""
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        pytest.fail(f"{reason}, and CI is set: browser tests must run in CI", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
     if not HAVE_CHROMIUM:
-        pytest.skip("Chromium is not installed at /usr/bin/chromium")
-    from playwright.async_api import async_playwright
+        _unavailable("Chromium is not installed at /usr/bin/chromium")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        _unavailable("Playwright (python) is not installed")
 
     async with async_playwright() as p:
         b = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
