@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
-
-from .conftest import DevServer
+from typing import Any, Protocol
 
 CONNECT_TIMEOUT_MS = 60_000
 DECODE_TIMEOUT_MS = 60_000
@@ -51,12 +49,15 @@ DECODING = """
 
 
 async def open_page(browser: Any, url: str, log: list[str], name: str,
-                    context: Any = None) -> Any:
-    """A page in its own browser context (or ``context``), its console kept in ``log``."""
+                    context: Any = None, sockets: list[str] | None = None) -> Any:
+    """A page in its own browser context (or ``context``), its console kept in ``log``; the
+    URL of every WebSocket it opens is appended to ``sockets``."""
     context = context or await browser.new_context()
     page = await context.new_page()
     page.on("console", lambda m: log.append(f"{time.time():.3f} {name} {m.type}: {m.text}"))
     page.on("pageerror", lambda e: log.append(f"{name} pageerror: {e}"))
+    if sockets is not None:
+        page.on("websocket", lambda ws: sockets.append(ws.url))
     await page.goto(url)
     return page
 
@@ -80,7 +81,13 @@ async def wait_decoding(page: Any, other: str, deadline_ms: float = DECODE_TIMEO
     await page.wait_for_function(DECODING, arg=[other, FRAMES], polling=200, timeout=deadline_ms)
 
 
-async def explain(pages: list[Any], log: list[str], server: DevServer) -> str:
+class HasEvents(Protocol):
+    """A server under test (DevServer, or a cluster) whose own log lines explain a failure."""
+
+    def events(self, limit: int = 80) -> list[str]: ...
+
+
+async def explain(pages: list[Any], log: list[str], server: HasEvents) -> str:
     lines = []
     for page in pages:
         lines.append(f"{await dataset(page)} {await page.evaluate('window.sfuStats()')} "
