@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiortc import RTCRtpSender
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from conftest import Harness, Member
 from media_clients import Publisher, rate, wait_for
 
-from bridges import aiortc_adapter
+from bridges import aiortc_adapter as adapter
+from bridges.counters import TrafficCounters
+from bridges.sfu.forwarder import Source
 from bridges.sfu.sdp import BridgeError
+from bridges.sfu.session import SubscribeSession, close_pc
+from sfu_balancer import wire
 from sfu_balancer.wire import ErrorCode
 
 
@@ -85,7 +98,7 @@ async def test_refusals_carry_reasons_and_others_keep_receiving(harness: Harness
 
 def _stop_reading(member: Member) -> int:
     """Freeze the subscriber's UDP sockets: the kernel buffer fills and packets pile up there."""
-    return aiortc_adapter.pause_reading(member.subscriber.pc)
+    return adapter.pause_reading(member.subscriber.pc)
 
 
 async def test_a_subscriber_that_stops_reading_never_slows_the_others(harness: Harness) -> None:
@@ -101,3 +114,99 @@ async def test_a_subscriber_that_stops_reading_never_slows_the_others(harness: H
     assert time.monotonic() - t0 < 6
     assert got_fps >= 0.9 * sent_fps, (got_fps, sent_fps)
     assert stuck.subscriber.video["alice"].frames <= frozen_at + 2
+
+
+# -- the same, one level down: a leg whose socket cannot drain, in front of the packet loop ------
+
+
+@dataclass
+class Fanout:
+    """One synthetic video source forwarded to ``n`` loopback subscriber connections."""
+
+    counters: TrafficCounters
+    source: Source
+    sessions: list[SubscribeSession]
+    clients: list[RTCPeerConnection]
+    received: list[int]  # RTP packets each client's receiver got
+    seq: int = 0
+
+    def push(self, count: int, keyframe: bool = False) -> None:
+        for _ in range(count):
+            payload = bytes([0x10, 0x00 if keyframe else 0x01]) + bytes(900)
+            self.source.on_packet(adapter.RtpPacket(
+                payload_type=96, sequence_number=self.seq, timestamp=self.seq * 3000,
+                ssrc=777, payload=payload,
+            ), 0)
+            self.seq += 1
+
+
+@pytest.fixture
+async def fanout() -> AsyncIterator[Fanout]:
+    counters = TrafficCounters()
+    source = Source(key="pub:0", participant="pub", kind="video", origin="local",
+                    rtx_payload_types=frozenset(), counters=counters, send_pli=lambda ssrc: None)
+    f = Fanout(counters, source, [], [], [0, 0, 0])
+    tasks: set[asyncio.Task[None]] = set()
+
+    def sink_for(i: int) -> Callable[[str, int, list[wire.TrackInfo]], None]:
+        async def answer(sdp: str, seq: int) -> None:
+            client = f.clients[i]
+            await client.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            await client.setLocalDescription(await client.createAnswer())
+            for t in client.getTransceivers():
+                adapter.install_receive_tap(
+                    t.receiver, lambda p, ms: f.received.__setitem__(i, f.received[i] + 1))
+            await f.sessions[i].answer(seq, client.localDescription.sdp)
+
+        def sink(sdp: str, seq: int, tracks: list[wire.TrackInfo]) -> None:
+            task = asyncio.get_running_loop().create_task(answer(sdp, seq))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        return sink
+
+    for i in range(len(f.received)):
+        f.clients.append(RTCPeerConnection(RTCConfiguration(
+            bundlePolicy=RTCBundlePolicy.MAX_BUNDLE, iceServers=[])))
+        f.sessions.append(SubscribeSession(name=f"s{i}", counters=counters,
+                                           wants=lambda s: True, send_offer=sink_for(i)))
+        f.sessions[i].update([source])
+    try:
+        await wait_for(lambda: len(source.legs) == 3
+                       and all(leg.sender.ready for leg in source.legs), 30, "3 connected legs")
+        yield f
+    finally:
+        for session in f.sessions:
+            await session.close()
+        for client in f.clients:
+            await close_pc(client)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_leg_whose_socket_cannot_drain_drops_its_own_packets_only(
+    fanout: Fanout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = fanout
+    f.push(1, keyframe=True)  # every leg starts
+    await wait_for(lambda: all(r >= 1 for r in f.received), 10, "the keyframe on every leg")
+    full = adapter.udp_transports(f.sessions[0].pc)  # the bridge side of subscriber 0
+    assert full and not set(full) & {
+        t for s in f.sessions[1:] for t in adapter.udp_transports(s.pc)
+    }
+    for transport in full:  # as if 0 stopped reading long ago: asyncio's buffer is past the cap
+        monkeypatch.setattr(transport, "get_write_buffer_size",
+                            lambda: adapter.MAX_WRITE_BUFFER + 1)
+    before = list(f.received)
+    dropped, sent = f.counters.dropped_out, f.counters.packets_out
+    for _ in range(10):
+        f.push(10)
+        await asyncio.sleep(0.005)  # let the receivers read
+    assert f.counters.dropped_out - dropped == 100  # every packet for leg 0, nothing else
+    assert f.counters.packets_out - sent == 200  # legs 1 and 2 got all of theirs
+    await wait_for(lambda: all(f.received[i] >= before[i] + 95 for i in (1, 2)), 10,
+                   "legs 1 and 2 still receiving")
+    assert f.received[0] == before[0]
+    monkeypatch.undo()  # the socket drains again: leg 0 resumes, the others never noticed
+    f.push(20)
+    await wait_for(lambda: f.received[0] >= before[0] + 15, 10, "leg 0 again")
+    assert f.counters.dropped_out - dropped == 100
