@@ -9,7 +9,7 @@ Rules for everything under this package:
 
 from .admission import admit_tiers, fleet_utilization, within_quota
 from .config import RoutingConfig
-from .decide import FleetSnapshot, build_view, decide_join
+from .decide import FleetSnapshot, build_view, decide_join, decide_move
 from .ledger import LedgerRows, LiveLedger, PendingLedger
 from .load import CostTable, Thresholds, join_cost, stress
 from .migration import MigrationPlan, RoomPortion, plan_drain, plan_rebalance
@@ -75,6 +75,7 @@ __all__ = [
     "build_view",
     "create_policy",
     "decide_join",
+    "decide_move",
     "fleet_utilization",
     "join_cost",
     "place_joins",

@@ -16,7 +16,7 @@ import numpy as np
 from .admission import TIER_INDEX, within_quota
 from .config import RoutingConfig
 from .ledger import LedgerRows
-from .load import CostTable
+from .load import CostTable, join_cost
 from .model import REASON_CODES, BridgeInfo, BridgeState, Decision, JoinRequest, LoadReport, Reason
 from .placement import JoinSequence, place_sequence
 from .policies.base import FleetView, Policy
@@ -149,6 +149,31 @@ def decide_join(
             "utilization": utilization,
         },
     )
+
+
+def decide_move(
+    request: JoinRequest,
+    room_members: Mapping[str, int],
+    source: str,
+    destination: str,
+    reason: Reason,
+    linked: Sequence[str],
+    costs: CostTable,
+) -> Decision:
+    """Carry out a move that ``plan_rebalance`` or ``plan_drain`` made: the participant
+    rejoins on ``destination`` and is charged there like a join, so a mass move cannot herd.
+
+    ``room_members`` excludes the mover; ``linked`` lists the bridges reachable now, in fleet
+    order. The whole portion on ``source`` moves, so the destination relays to the room's
+    other linked bridges and never back to the source.
+    """
+    hosting = {b for b, n in room_members.items() if n > 0 and b != source}
+    others = tuple(b for b in linked if b in hosting and b != destination)
+    total = sum(room_members.values())
+    cost = join_cost(np.array(room_members.get(destination, 0)), np.array(total),
+                     np.array(len(hosting | {destination})), costs)
+    return Decision(request.room, request.participant, destination, reason, relay_to=others,
+                    detail={"cost": [float(x) for x in cost], "source": source})
 
 
 _ZERO = np.zeros(1, dtype=np.int64)

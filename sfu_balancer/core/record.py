@@ -11,14 +11,14 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
 from .config import RoutingConfig
-from .decide import FleetSnapshot, decide_join
+from .decide import FleetSnapshot, decide_join, decide_move
 from .load import CostTable, Thresholds
 from .model import BridgeInfo, BridgeState, Capacity, Decision, JoinRequest, Reason, Tier
 from .policies.base import FleetView, Policy
@@ -72,10 +72,44 @@ def decision_record(
     }
 
 
+def move_record(*, now: float, request: JoinRequest, room_members: Mapping[str, int],
+                source: str, linked: Sequence[str], costs: CostTable,
+                decision: Decision) -> dict[str, Any]:
+    """The record of a planned move carried out (``decide_move``), replayable like a join."""
+    return {
+        "v": RECORD_VERSION, "kind": "move", "now": now,
+        "request": {"room": request.room, "participant": request.participant,
+                    "region": request.region, "tier": request.tier.value,
+                    "tenant": request.tenant},
+        "room_members": dict(room_members), "source": source, "linked": list(linked),
+        "costs": asdict(costs),
+        "decision": {"bridge": decision.bridge_id, "reason": decision.reason.value,
+                     "relay_to": list(decision.relay_to), "cost": decision.detail["cost"]},
+    }
+
+
+def _replay_move(record: Mapping[str, Any]) -> Decision:
+    r = record["request"]
+    request = JoinRequest(r["room"], r["participant"], r["region"], Tier(r["tier"]),
+                          r["tenant"])
+    return decide_move(request, record["room_members"], record["source"],
+                       record["decision"]["bridge"], Reason(record["decision"]["reason"]),
+                       record["linked"], CostTable.from_mapping(record["costs"]))
+
+
 def replay(record: Mapping[str, Any]) -> tuple[Decision, bool]:
     """Recompute a recorded decision; returns it and whether it matches the record."""
     if record.get("v") != RECORD_VERSION:
         raise ValueError(f"decision record version {record.get('v')!r} is not {RECORD_VERSION}")
+    if record.get("kind") == "move":
+        try:
+            moved = _replay_move(record)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed move record: {exc!r}") from None
+        expected = record["decision"]
+        same = (list(moved.relay_to) == list(expected["relay_to"])
+                and moved.detail["cost"] == expected["cost"])
+        return moved, same
     try:
         bridges = tuple(
             BridgeInfo(b["id"], b["host"], b["region"], b["version"], Capacity(*b["capacity"]),

@@ -37,11 +37,12 @@ from sfu_balancer.core import (
     Tier,
     build_view,
     decide_join,
+    decide_move,
     plan_drain,
     plan_rebalance,
 )
 from sfu_balancer.core.decide import FleetSnapshot
-from sfu_balancer.core.record import decision_record
+from sfu_balancer.core.record import decision_record, move_record
 from sfu_balancer.settings import Settings
 from sfu_balancer.state import LedgerEntry, ParticipantRecord, StateStore
 
@@ -184,10 +185,14 @@ class Router:
             # Executing a move the core planned. The whole portion on the source moves, so the
             # target links only to the room's other bridges, never back to the source.
             source, destination, reason = target
-            others = tuple(b for b in members
-                           if b not in (source, destination) and self.fleet.link(b))
-            return Decision(request.room, request.participant, destination, reason,
-                            relay_to=others, detail={"cost": [0.0, 0.0, 0.0]})
+            linked = [b for b in self.fleet.entries if self.fleet.link(b)]
+            moved = decide_move(request, members, source, destination, reason, linked,
+                                self.costs)
+            if self.decisions.enabled:
+                self.decisions.write(move_record(
+                    now=now, request=request, room_members=members, source=source,
+                    linked=linked, costs=self.costs, decision=moved))
+            return moved
         snapshot = self.fleet.snapshot(now)
         view = build_view(snapshot, await self._ledger(snapshot, now), self.config)
         recent = await self.store.recent_joins(request.room, now, JOIN_RATE_WINDOW_S)
