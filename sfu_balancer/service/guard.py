@@ -15,6 +15,7 @@ from sfu_balancer.settings import Settings
 from .abuse import IpFilter, RateLimiter
 from .auth import Grant, TokenRefused, verify_room_token
 from .metrics import Metrics
+from .resume import ResumeSecrets
 
 
 class Refused(Exception):
@@ -34,6 +35,7 @@ class Guard:
         self.ip_filter = IpFilter.from_files(limits.allow_cidrs_file, limits.block_cidrs_file)
         self.connections = RateLimiter(limits.connections_per_ip_per_min / 60, limits.burst)
         self.joins = RateLimiter(limits.joins_per_ip_per_min / 60, limits.burst)
+        self.resume = ResumeSecrets(settings)
 
     def reload_lists(self) -> None:
         """Re-read the allow/block files; raises ValueError (lists unchanged) on a bad line."""
@@ -65,6 +67,15 @@ class Guard:
                                      audience=s.token_audience)
         except TokenRefused as exc:
             raise self.refuse("forbidden", str(exc)) from None
+
+    def check_resume(self, room: str, participant: str, identity: str,
+                     secret: str | None) -> None:
+        """A ``participant`` id named from a socket that does not hold it: only the one it was
+        issued to (same room, same token ``sub``, its ``resume`` secret) may take it."""
+        if not self.resume.valid(room, participant, identity, secret):
+            self.metrics.refusals.labels("resume_refused").inc()
+            raise Refused("forbidden", "this participant id belongs to someone else (a resume "
+                                       "needs the 'resume' secret from its 'joined')")
 
     def check_room_size(self, members: int) -> None:
         limit = self.settings.limits.max_room_participants

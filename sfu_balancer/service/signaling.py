@@ -6,6 +6,8 @@ Rules:
   and the connection stays open.
 - One WebSocket carries one participant at a time; ``join`` again on the same socket is a
   rejoin (same participant id) after a ``rejoin`` hint or a failure.
+- A ``join`` naming a ``participant`` this socket does not hold must carry that id's
+  ``resume`` secret (service/resume.py): nobody takes over someone else's id.
 - Closing the socket is leaving.
 """
 
@@ -70,6 +72,7 @@ class ParticipantSocket:
         self.remote = remote
         self.room: str | None = None
         self.participant: str | None = None
+        self.identity: str | None = None  # the token's sub that got self.participant
         self._send_lock = asyncio.Lock()
         limits = router.settings.limits
         self.messages = RateLimiter(limits.ws_messages_per_s, limits.ws_burst, max_keys=1)
@@ -124,6 +127,7 @@ class ParticipantSocket:
         sdp = _field(message, "sdp", str)
         requested = _field(message, "participant", str, required=False)
         token = _field(message, "token", str, required=False)
+        resume = _field(message, "resume", str, required=False)
         if not ROOM_NAME.match(room):
             raise BadMessage("bad_request", "room names are 1-64 letters, digits, '.', '_' or "
                                             "'-', starting with a letter or digit")
@@ -132,11 +136,16 @@ class ParticipantSocket:
         if requested is not None and not PARTICIPANT_ID.match(requested):
             raise BadMessage("bad_request", "participant ids are 1-64 letters, digits, _ or -")
         grant = self.guard.check_join(self.remote, room, token)
+        holds = (self.room, self.participant, self.identity) == (room, requested, grant.identity)
+        if requested is not None and not holds:
+            # Resuming from another socket (a dropped one, another instance): prove the id.
+            self.guard.check_resume(room, requested, grant.identity, resume)
         if self.room is not None and self.room != room:
             await self.leave()
-        # A rejoin keeps the id; a new join on a fresh socket may resume its old id.
-        participant = requested or self.participant or uuid.uuid4().hex[:12]
-        self.room, self.participant = room, participant
+        # A rejoin on this socket keeps the id; a fresh socket resumes one with its secret.
+        same = self.identity == grant.identity
+        participant = requested or (self.participant if same else None) or uuid.uuid4().hex[:12]
+        self.room, self.participant, self.identity = room, participant, grant.identity
         try:
             joined = await self.router.join(self, room, participant, sdp,
                                             tier=grant.tier, tenant=grant.tenant)
@@ -146,7 +155,9 @@ class ParticipantSocket:
             await self.error(exc.code, exc.message, fatal=fatal, about="join")
             return
         await self.send({"type": "joined", "room": room, "participant": joined.participant,
-                         "bridge": joined.bridge, "sdp": joined.sdp})
+                         "bridge": joined.bridge, "sdp": joined.sdp,
+                         "resume": self.guard.resume.issue(room, joined.participant,
+                                                           grant.identity)})
 
     async def leave(self) -> None:
         if self.room is not None and self.participant is not None:

@@ -2,7 +2,8 @@
 (``sfu-balancer serve``) sharing one Redis, fake bridges dialing every instance, and
 participants that join over ``/ws`` and fail over between instances like the join page should:
 on a dropped socket, reconnect to the next URL of ``/api/v1/signaling`` and rejoin with the
-same participant id. Everything listens on 127.0.0.1; every wait has a deadline.
+same participant id and its ``resume`` secret (valid on every instance: they share
+``bridge_secret``). Everything listens on 127.0.0.1; every wait has a deadline.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .fake_bridge import FakeBridge
 
 FAKE_OFFER = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 SFU_BALANCER = Path(sys.executable).with_name("sfu-balancer")
+BRIDGE_SECRET = "cluster-bridge-secret-0123456789"
 
 
 def free_port() -> int:
@@ -102,12 +104,14 @@ class Instance:
 
 
 class Participant:
-    """A signaling-only participant: joins with a fixed id, keeps its socket, fails over."""
+    """A signaling-only participant: joins, keeps its socket, fails over as itself."""
 
-    def __init__(self, cluster: Cluster, room: str, participant: str, first: int) -> None:
+    def __init__(self, cluster: Cluster, room: str, name: str, first: int) -> None:
         self.cluster = cluster
         self.room = room
-        self.id = participant
+        self.name = name  # for messages; the balancer gives the id
+        self.id: str | None = None
+        self.resume: str | None = None
         self.index = first  # which instance URL to use next
         self.bridge: str | None = None
         self.url: str | None = None
@@ -155,14 +159,14 @@ class Participant:
         session = self.cluster.session
         async with session.ws_connect(f"{url}/ws", heartbeat=5.0) as ws:
             self.ws = ws
-            await ws.send_str(json.dumps({"type": "join", "room": self.room,
-                                          "participant": self.id, "sdp": FAKE_OFFER}))
+            await ws.send_str(json.dumps(self._join()))
             async for frame in ws:
                 if frame.type != aiohttp.WSMsgType.TEXT:
                     break
                 message = json.loads(frame.data)
                 if message.get("type") == "joined":
                     self.bridge, self.url = message["bridge"], url
+                    self.id, self.resume = message["participant"], message["resume"]
                     self.joins += 1
                     if self.lost_at is not None:
                         self.recovered_s.append(time.monotonic() - self.lost_at)
@@ -172,8 +176,7 @@ class Participant:
                     self.errors.append(str(message.get("code")))
                     return False  # refused here: try the next instance
                 elif message.get("type") == "rejoin":
-                    await ws.send_str(json.dumps({"type": "join", "room": self.room,
-                                                  "participant": self.id, "sdp": FAKE_OFFER}))
+                    await ws.send_str(json.dumps(self._join()))
         if self._closing or not self.joined.is_set():
             return False
         self.failovers += 1
@@ -181,6 +184,12 @@ class Participant:
         self.joined.clear()
         self.index += 1
         return True
+
+    def _join(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"type": "join", "room": self.room, "sdp": FAKE_OFFER}
+        if self.id is not None:
+            message |= {"participant": self.id, "resume": self.resume}
+        return message
 
 
 class Cluster:
@@ -195,6 +204,7 @@ class Cluster:
         # is never taken for a dead bridge, instance or Redis.
         env = {k: v for k, v in os.environ.items() if not k.startswith("SFUB_")}
         env |= {"SFUB_DEV": "true", "SFUB_LOG_LEVEL": "WARNING", "SFUB_LOG_FORMAT": "json",
+                "SFUB_BRIDGE_SECRET": BRIDGE_SECRET,  # also keys resume secrets (all instances)
                 "SFUB_REPORT_INTERVAL_S": "0.5", "SFUB_REBALANCE_INTERVAL_S": "3600",
                 "SFUB_REDIS__PREFIX": prefix, "SFUB_REDIS__LEASE_TTL_S": str(lease_ttl_s),
                 "SFUB_REDIS__TIMEOUT_S": "2.0", "SFUB_FAILED_AFTER_INTERVALS": "20",
@@ -206,7 +216,8 @@ class Cluster:
         env |= extra_env or {}
         self.instances = [Instance(p, env, workdir / f"instance-{i}.log")
                           for i, p in enumerate(ports)]
-        self.bridges = [FakeBridge(f"b{i + 1}", urls) for i in range(bridges)]
+        self.bridges = [FakeBridge(f"b{i + 1}", urls, secret=BRIDGE_SECRET)
+                        for i in range(bridges)]
         self.participants: list[Participant] = []
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
 
@@ -227,8 +238,8 @@ class Cluster:
         async with self.session.get(f"{instance.url}{path}") as response:
             return await response.json()
 
-    def join(self, room: str, participant: str, first: int) -> Participant:
-        p = Participant(self, room, participant, first)
+    def join(self, room: str, name: str, first: int) -> Participant:
+        p = Participant(self, room, name, first)
         self.participants.append(p)
         p.start()
         return p

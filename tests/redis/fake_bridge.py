@@ -16,6 +16,7 @@ import time
 import aiohttp
 
 from sfu_balancer import wire
+from sfu_balancer.hello_auth import sign_hello
 
 CANNED_ANSWER = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=fake-bridge\r\nt=0 0\r\n"
                  "a=group:BUNDLE 0\r\n")
@@ -24,8 +25,10 @@ PER_PARTICIPANT_CPU = 0.002
 
 class FakeBridge:
     def __init__(self, bridge_id: str, balancers: list[str], report_interval_s: float = 0.5,
-                 capacity_cpu: float = 64.0, nic_mbps: float = 100_000.0) -> None:
+                 capacity_cpu: float = 64.0, nic_mbps: float = 100_000.0,
+                 secret: str | None = None) -> None:
         self.id = bridge_id
+        self.secret = secret  # the balancers' bridge_secret, proven in hello
         self.balancers = balancers
         self.report_interval_s = report_interval_s
         # Big enough for 1,000 participants in rooms of 20 as the cost table forecasts them
@@ -82,7 +85,8 @@ class FakeBridge:
                     await ws.send_bytes(wire.encode(wire.Hello(
                         id=self.id, host="127.0.0.1", region="local", version="fake",
                         capacity=wire.Capacity(cpu=self.capacity_cpu, egress_mbps=self.nic_mbps,
-                                               ingress_mbps=self.nic_mbps), pid=os.getpid())))
+                                               ingress_mbps=self.nic_mbps), pid=os.getpid(),
+                        auth=sign_hello(self.id, self.secret, time.time()) if self.secret else "")))
                     reporter = asyncio.create_task(self._report_loop(url, ws))
                     try:
                         async for frame in ws:

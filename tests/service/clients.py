@@ -23,6 +23,7 @@ class WsParticipant:
         self.session: aiohttp.ClientSession | None = None
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.id: str | None = None
+        self.resume: str | None = None  # proves self.id on a new socket
         self.bridge: str | None = None
         self.publisher: Publisher | None = None
         self.subscriber: Subscriber | None = None
@@ -53,6 +54,7 @@ class WsParticipant:
         message = {"type": "join", "room": self.room, "sdp": await self.publisher.offer()}
         if self.id is not None:
             message["participant"] = self.id
+            message["resume"] = self.resume
         if self.token is not None:
             message["token"] = self.token
         await self.send(message)
@@ -72,6 +74,7 @@ class WsParticipant:
         if kind == "joined":
             assert self.publisher is not None
             self.id, self.bridge = message["participant"], message["bridge"]
+            self.resume = message["resume"]
             await self.publisher.accept(message["sdp"])
             self.joins += 1
             self.joined.set()

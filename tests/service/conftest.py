@@ -26,6 +26,7 @@ from sfu_balancer.service.keys import ROUTER
 from sfu_balancer.service.router import Router
 from sfu_balancer.settings import Settings
 
+from ..redis.fake_bridge import FakeBridge
 from .clients import WsParticipant
 
 aiortc_adapter.restrict_ice_addresses(["127.0.0.1"])
@@ -48,6 +49,7 @@ class Cluster:
         self.port = 0
         self.bridges: dict[str, asyncio.subprocess.Process] = {}
         self.participants: list[WsParticipant] = []
+        self.fakes: dict[str, FakeBridge] = {}
 
     @property
     def url(self) -> str:
@@ -71,6 +73,17 @@ class Cluster:
                        and self.router.fleet.entries[bridge_id].report is not None,
                        30, f"bridge {bridge_id} to link and report")
 
+    async def add_fake_bridge(self, bridge_id: str, **options: Any) -> FakeBridge:
+        """A FakeBridge (no media, canned SDP, synthetic load) linked and reporting."""
+        fake = FakeBridge(bridge_id, [self.url], self.settings.report_interval_s,
+                          secret=self.settings.bridge_secret, **options)
+        self.fakes[bridge_id] = fake
+        await fake.start()
+        await wait_for(lambda: bridge_id in self.router.fleet.serving()
+                       and self.router.fleet.entries[bridge_id].report is not None,
+                       30, f"fake bridge {bridge_id} to link and report")
+        return fake
+
     def kill_bridge(self, bridge_id: str) -> None:
         os.killpg(self.bridges[bridge_id].pid, signal.SIGKILL)
 
@@ -89,6 +102,8 @@ class Cluster:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
+        for fake in self.fakes.values():
+            await fake.stop()
         await self.runner.cleanup()
 
 

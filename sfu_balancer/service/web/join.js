@@ -49,7 +49,7 @@ const token = new URLSearchParams(location.search).get('token') || '';
 
 const s = {
   ws: null, pub: null, sub: null, media: null,
-  participant: '', subFingerprint: '',
+  participant: '', resume: '', subFingerprint: '',  // resume: proves the id on a new socket
   owners: new Map(),          // subscribe m-line mid -> publisher id ('' = idle)
   offers: Promise.resolve(),  // subscribe offers are applied one at a time
   generation: 0,              // bumps on every join attempt; stale async work checks it
@@ -282,7 +282,7 @@ async function join() {
   if (gen !== s.generation || s.stopped) return;
   const message = {type: 'join', room, sdp: pub.localDescription.sdp};
   if (token) message.token = token;
-  if (s.participant) message.participant = s.participant;
+  if (s.participant) Object.assign(message, {participant: s.participant, resume: s.resume});
   s.joinPending = true;
   trace('join', s.participant || '(new)');
   send(message);
@@ -294,6 +294,7 @@ async function onJoined(msg) {
   s.joinFailures = 0;
   setTimer('join', null);
   s.participant = msg.participant;
+  s.resume = msg.resume || '';
   body.dataset.participant = msg.participant;
   body.dataset.bridge = msg.bridge;
   if (s.rejoinDeferred) { s.rejoinDeferred = false; join(); return; }
