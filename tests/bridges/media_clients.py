@@ -102,6 +102,16 @@ class Received:
     first_packet_keyframe: bool | None = None  # was the first RTP packet a VP8 keyframe start
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """One RTP packet as the subscriber's receiver got it (RTX repairs: the repaired packet)."""
+
+    at: float  # time.time(), the clock of aiortc's RTCP stats timestamps
+    seq: int  # media sequence number (for an RTX packet, the original one it carries)
+    payload: int  # media payload bytes, padding excluded
+    ssrc: int  # the media SSRC (for an RTX packet, the SSRC it repairs is unknown: 0)
+
+
 @dataclass
 class Subscriber:
     """The subscribe side: answers the bridge's offers, decodes every video track."""
@@ -118,6 +128,9 @@ class Subscriber:
     owner: dict[str, str] = field(default_factory=dict)  # mid -> participant ("" = idle)
     offers: list[wire.Offer] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set before the first offer to log every RTP packet per mid (audio too): ``rtp``.
+    log_rtp: bool = False
+    rtp: dict[str, list[Arrival]] = field(default_factory=lambda: defaultdict(list))
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -125,9 +138,10 @@ class Subscriber:
         def on_track(track: Any) -> None:
             transceiver = next(t for t in self.pc.getTransceivers() if t.receiver.track is track)
             mid = str(transceiver.mid)
-            if track.kind == "video":
+            if track.kind == "video" or self.log_rtp:
                 aiortc_adapter.install_receive_tap(
-                    transceiver.receiver, lambda p, _ms, mid=mid: self._inspect(mid, p), decode=True
+                    transceiver.receiver,
+                    lambda p, _ms, mid=mid, t=transceiver: self._inspect(mid, t, p), decode=True,
                 )
             self._tasks.append(asyncio.get_running_loop().create_task(self._consume(mid, track)))
 
@@ -139,7 +153,18 @@ class Subscriber:
         self.changed.set()
         return str(self.pc.localDescription.sdp)
 
-    def _inspect(self, mid: str, packet: Any) -> None:
+    def _inspect(self, mid: str, transceiver: Any, packet: Any) -> None:
+        rtx = packet.payload_type in aiortc_adapter.rtx_payload_types(transceiver)
+        if self.log_rtp:
+            payload = packet.payload
+            if not rtx:
+                self.rtp[mid].append(Arrival(time.time(), packet.sequence_number, len(payload),
+                                             packet.ssrc))
+            elif len(payload) > 2:  # not a padding-only probe
+                self.rtp[mid].append(Arrival(time.time(), (payload[0] << 8) | payload[1],
+                                             len(payload) - 2, 0))
+        if transceiver.kind != "video" or rtx:
+            return
         got = self.video[self.owner.get(mid, "")]
         if got.first_packet_keyframe is None and packet.payload:
             got.first_packet_keyframe = vp8_keyframe_start(packet.payload)
