@@ -110,11 +110,21 @@ class WireError(Exception):
 # --------------------------------------------------------------------------------------------
 
 
+def _plain(value: Any) -> Any:
+    """Dataclasses to maps, recursively; everything else as it is (msgpack packs lists,
+    tuples, str, numbers). Cheaper than ``dataclasses.asdict``, which deep-copies every value:
+    this runs for every report and every join's allocate."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def encode(message: Message) -> bytes:
     """One binary WebSocket frame."""
-    body = dataclasses.asdict(message)
     frame: dict[str, Any] = {"v": PROTOCOL_VERSION, "t": message.TYPE}
-    frame.update(body)
+    frame.update(_plain(message))
     data: bytes = msgpack.packb(frame, use_bin_type=True)
     return data
 
