@@ -33,6 +33,19 @@ log = structlog.get_logger(__name__)
 ROOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_SDP_CHARS = 64 * 1024
+# aiohttp closes the socket (1009) on a frame over its own limit, before any handler sees it.
+# Set well above max_message_bytes, so that a message somewhat too large is answered with a
+# too_large error here (and counted) instead.
+FRAME_SLACK_BYTES = 4096
+
+
+def frame_limit(max_message_bytes: int) -> int:
+    return 2 * max_message_bytes + FRAME_SLACK_BYTES
+
+
+def too_large(raw: str, limit: int) -> bool:
+    """Is ``raw``, UTF-8 encoded, over ``limit`` bytes? (Encodes only when it may be.)"""
+    return len(raw) > limit or (len(raw) * 4 > limit and len(raw.encode()) > limit)
 # Errors after which retrying the same join cannot succeed (the page stops and explains).
 FATAL = frozenset({"capacity", "quota", "forbidden", "no_bridge", "room_full"})
 
@@ -94,8 +107,10 @@ class ParticipantSocket:
     async def handle(self, raw: str) -> None:
         if not self.messages.allow("", self.router.clock()):
             raise self.guard.refuse("rate_limited", "too many messages; slow down")
-        if len(raw) > self.router.settings.max_message_bytes:
-            raise BadMessage("too_large", "message too large")
+        limit = self.router.settings.max_message_bytes
+        if too_large(raw, limit):
+            self.router.metrics.refusals.labels("too_large").inc()
+            raise BadMessage("too_large", f"message over {limit} bytes")
         try:
             message = json.loads(raw)
         except ValueError:
@@ -173,7 +188,8 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     except Refused as exc:
         status = 429 if exc.code == "rate_limited" else 403
         return web.json_response({"code": exc.code, "message": exc.message}, status=status)
-    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=router.settings.max_message_bytes)
+    ws = web.WebSocketResponse(heartbeat=20.0,
+                               max_msg_size=frame_limit(router.settings.max_message_bytes))
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
     socket = ParticipantSocket(ws, router, guard, request.remote)

@@ -51,15 +51,30 @@ async def test_bad_messages_get_errors_and_the_socket_survives(cluster_factory) 
 
 
 async def test_oversized_message_is_refused(cluster_factory) -> None:  # type: ignore[no-untyped-def]
-    cluster = await cluster_factory(bridges=1, max_message_bytes=2048)
+    limit = 2048
+    cluster = await cluster_factory(bridges=1, max_message_bytes=limit)
     big = json.dumps({"type": "join", "room": "r", "sdp": "v=0" + "x" * 4096})
+    # fewer characters than the limit, more bytes: the limit is on UTF-8 bytes
+    wide = json.dumps({"type": "ping", "pad": "\u00e9" * 1500}, ensure_ascii=False)
+    assert len(wide) < limit < len(wide.encode())
+    refused = [big, wide]
     async with aiohttp.ClientSession() as session, session.ws_connect(f"{cluster.url}/ws") as ws:
-        await ws.send_str(big)
-        reply = await ws.receive(timeout=10)
-        # aiohttp closes a socket whose frame exceeds max_msg_size: a clear close code
-        assert reply.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                              aiohttp.WSMsgType.CLOSING) or json.loads(reply.data)["code"] == \
-            "too_large"
+        for message in refused:
+            await ws.send_str(message)
+            reply = await ws.receive(timeout=10)
+            assert reply.type == aiohttp.WSMsgType.TEXT, reply  # an error frame, not a close
+            error = json.loads(reply.data)
+            assert (error["type"], error["code"], error["fatal"]) == ("error", "too_large", False)
+        assert error["about"] == "ping"
+        # just under the limit is fine, and the socket still serves
+        await ws.send_str(json.dumps({"type": "ping", "pad": "x" * (limit - 40)}))
+        assert json.loads((await ws.receive(timeout=10)).data) == {"type": "pong"}
+    metrics = cluster.router.metrics
+    assert metrics.refusals.labels("too_large")._value.get() == len(refused)
+    assert metrics.ws_errors.labels("too_large")._value.get() == len(refused)
+    async with aiohttp.ClientSession() as http:
+        text = await (await http.get(f"{cluster.url}/metrics")).text()
+    assert f'sfub_refusals_total{{code="too_large"}} {float(len(refused))}' in text
 
 
 async def test_admin_api_health_and_metrics(cluster_factory) -> None:  # type: ignore[no-untyped-def]
