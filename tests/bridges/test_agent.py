@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import msgpack
@@ -135,4 +136,62 @@ async def test_drain_refuses_new_rooms_and_reports_draining(running: Running) ->
     reply = await conn.request(wire.Allocate(req=3, room="new", participant="p",
                                              sdp=await pub.offer()))
     assert isinstance(reply, wire.Error) and reply.code == "draining"
+    await pub.close()
+
+
+async def test_drain_deadline_releases_everyone_left(running: Running) -> None:
+    conn = await running.conn()
+    pubs = [Publisher(width=64, height=48), Publisher(video=False)]
+    for req, (pid, pub) in enumerate(zip(("alice", "bob"), pubs, strict=True), 1):
+        reply = await conn.request(wire.Allocate(req=req, room="r", participant=pid,
+                                                 sdp=await pub.offer()))
+        assert isinstance(reply, wire.Allocated), reply
+        await pub.accept(reply.sdp)
+    await wait_for(lambda: conn.reports[-1].participants == 2 and conn.reports[-1].rooms == 1,
+                   10, "a report with the room")
+    deadline_s = 2.0
+    n = len(conn.reports)
+    t0 = time.monotonic()  # the agent runs in this process: reports' measured_at is comparable
+    await conn.send(wire.Drain(deadline_s=deadline_s))
+    await wait_for(lambda: any(r.rooms == 0 for r in conn.reports[n:]), deadline_s + 10,
+                   "a report with no room left after the drain deadline")
+    after = conn.reports[n:]
+    early = [r for r in after if r.state == "draining" and r.measured_at < t0 + deadline_s - 0.5]
+    assert early and all(r.participants == 2 and r.rooms == 1 for r in early), early
+    emptied = next(r for r in after if r.rooms == 0)
+    # released at the deadline, not before it, and not much later
+    assert t0 + deadline_s <= emptied.measured_at < t0 + deadline_s + 3, emptied.measured_at - t0
+    assert emptied.participants == 0 and emptied.state == "draining"
+    assert isinstance(running.agent.worker, Worker) and not running.agent.worker.rooms
+    for pub in pubs:
+        await pub.close()
+
+
+async def test_relay_open_and_close_through_the_agent(running: Running) -> None:
+    conn = await running.conn()
+    pub = Publisher(width=64, height=48)
+    reply = await conn.request(wire.Allocate(req=1, room="r", participant="alice",
+                                             sdp=await pub.offer()))
+    assert isinstance(reply, wire.Allocated)
+    await pub.accept(reply.sdp)
+    opened = await conn.request(wire.RelayOpen(req=2, room="r", relay="R1", peer="b2"))
+    assert isinstance(opened, wire.RelayAccept) and opened.kind == "offer", opened
+    assert "m=video" in opened.sdp  # carries alice's local tracks
+    solo = await conn.request(wire.RelayOpen(req=3, room="solo", relay="R2", peer="b2"))
+    assert isinstance(solo, wire.RelayAccept) and solo.sdp == ""  # nothing local to carry yet
+    worker = running.agent.worker
+    assert isinstance(worker, Worker)
+    assert set(worker.rooms["r"].relays) == {"R1"} and set(worker.rooms["solo"].relays) == {"R2"}
+    await wait_for(lambda: conn.reports[-1].rooms == 2, 10, "a report with the relay-only room")
+
+    await conn.send(wire.RelayClose(room="solo", relay="R2"))
+    await wait_for(lambda: "solo" not in worker.rooms and conn.reports[-1].rooms == 1, 10,
+                   "the relay-only room gone")
+    await conn.send(wire.RelayClose(room="r", relay="R1"))
+    await wait_for(lambda: not worker.rooms["r"].relays, 10, "relay R1 closed")
+    assert set(worker.rooms["r"].participants) == {"alice"}  # the room itself stays
+    await conn.send(wire.RelayClose(room="r", relay="R1"))  # again: refused with a reason
+    await wait_for(lambda: any(e.about == "relay_close" for e in conn.errors), 10, "an error")
+    error = next(e for e in conn.errors if e.about == "relay_close")
+    assert error.code == "unknown_participant" and "R1" in error.reason
     await pub.close()
