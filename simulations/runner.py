@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,19 +33,26 @@ class Result:
         return float(np.mean(values))
 
 
-def workloads(scenario: Scenario, seeds: int, base_seed: int = 0) -> list[Sessions]:
-    """One workload per seed; a trace gives the same sessions to every seed."""
+def iter_workloads(scenario: Scenario, seeds: int, base_seed: int = 0) -> Iterator[Sessions]:
+    """One workload per seed, generated as it is consumed (so a schedule of many seeds never
+    holds every seed's sessions at once); a trace gives the same sessions to every seed."""
     w = scenario.workload
     if w.trace is not None:
         sessions, _ = load_trace(w.trace, scenario.sim.tick_s)
-        return [sessions] * seeds
-    return [generate(w, scenario.sim, np.random.default_rng([base_seed, s]))
-            for s in range(seeds)]
+        for _ in range(seeds):
+            yield sessions
+        return
+    for s in range(seeds):
+        yield generate(w, scenario.sim, np.random.default_rng([base_seed, s]))
+
+
+def workloads(scenario: Scenario, seeds: int, base_seed: int = 0) -> list[Sessions]:
+    return list(iter_workloads(scenario, seeds, base_seed))
 
 
 def prepare(scenario: Scenario, seeds: int | None = None, base_seed: int = 0) -> Schedule:
     n = scenario.sim.seeds if seeds is None else seeds
-    return build_schedule(workloads(scenario, n, base_seed), scenario.sim.horizon_s,
+    return build_schedule(iter_workloads(scenario, n, base_seed), scenario.sim.horizon_s,
                           scenario.sim.tick_s)
 
 

@@ -10,11 +10,16 @@ Rules:
   sequential placement step of the tick, so every join sees the ledger charges of the joins
   placed before it (as the live balancer does).
 - Events at or after the horizon are dropped; sessions still open then never leave.
+- Memory: seeds are consumed one at a time (``per_seed`` may be a generator, so a seed's
+  sessions are freed once its events are extracted), and the event arrays are sorted with
+  32-bit temporaries where they fit; a 14-day framatalk-2020 run over 100 seeds holds ~73 M
+  events (17 bytes each once built).
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,23 +80,40 @@ def assign_slots(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _block(ticks: np.ndarray, seed: np.ndarray, slot: np.ndarray, member: np.ndarray,
-           n_ticks: int, seeds: int) -> EventBlock:
-    key = ticks.astype(np.int64) * seeds + seed
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    group_start = np.searchsorted(key, key, side="left")
-    rank = (np.arange(key.size) - group_start).astype(np.int32)
-    start = np.searchsorted(ticks[order], np.arange(n_ticks + 1), side="left")
-    return EventBlock(start.astype(np.int64), seed[order].astype(np.int32),
-                      slot[order].astype(np.int32), member[order].astype(np.int8), rank)
+           n_ticks: int) -> EventBlock:
+    """Sort events by (tick, seed), keeping their order within a (tick, seed) group, and rank
+    them within it. The inputs are concatenated in seed order, so a stable sort by tick alone
+    gives that order."""
+    n = ticks.size
+    order = np.argsort(ticks, kind="stable")
+    ticks = ticks[order]
+    seed = seed[order]
+    index = np.int32 if n < 2**31 else np.int64
+    first = np.ones(n, dtype=np.bool_)  # the first event of its (tick, seed) group
+    if n > 1:
+        np.not_equal(ticks[1:], ticks[:-1], out=first[1:])
+        first[1:] |= seed[1:] != seed[:-1]
+    position = np.arange(n, dtype=index)
+    group_start = np.where(first, position, 0)
+    del first
+    np.maximum.accumulate(group_start, out=group_start)
+    position -= group_start
+    del group_start
+    start = np.searchsorted(ticks, np.arange(n_ticks + 1), side="left")
+    del ticks
+    return EventBlock(start.astype(np.int64), seed.astype(np.int32, copy=False),
+                      slot[order].astype(np.int32, copy=False),
+                      member[order].astype(np.int8, copy=False),
+                      position.astype(np.int32, copy=False))
 
 
-def build_schedule(per_seed: list[Sessions], horizon_s: float, tick_s: float) -> Schedule:
+def build_schedule(per_seed: Iterable[Sessions], horizon_s: float, tick_s: float) -> Schedule:
     n_ticks = int(np.ceil(horizon_s / tick_s))
     parts: dict[str, list[np.ndarray]] = {k: [] for k in
                                           ("jt", "js", "jslot", "jm", "lt", "ls", "lslot", "lm")}
-    slots = members = 0
+    slots = members = seeds = 0
     for seed, s in enumerate(per_seed):
+        seeds += 1
         join_tick = np.floor(s.join_t / tick_s)
         leave_tick = np.floor(np.minimum(s.leave_t, horizon_s + tick_s) / tick_s)
         first = np.full(s.rooms, np.iinfo(np.int64).max, dtype=np.int64)
@@ -112,8 +134,15 @@ def build_schedule(per_seed: list[Sessions], horizon_s: float, tick_s: float) ->
             parts[tag + "s"].append(np.full(int(mask.sum()), seed, dtype=np.int32))
             parts[tag + "slot"].append(room_slot[s.room[mask]].astype(np.int32))
             parts[tag + "m"].append(s.member[mask].astype(np.int8))
-    cat = {k: np.concatenate(v) if v else np.zeros(0, np.int32) for k, v in parts.items()}
-    seeds = len(per_seed)
-    joins = _block(cat["jt"], cat["js"], cat["jslot"], cat["jm"], n_ticks, seeds)
-    leaves = _block(cat["lt"], cat["ls"], cat["lslot"], cat["lm"], n_ticks, seeds)
+        del s, join_tick, leave_tick, room_slot, joined, left
+
+    def take(key: str, dtype: type) -> np.ndarray:
+        """Concatenate one column and drop its per-seed pieces."""
+        chunks = parts.pop(key)
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype)
+
+    joins = _block(take("jt", np.int32), take("js", np.int32), take("jslot", np.int32),
+                   take("jm", np.int8), n_ticks)
+    leaves = _block(take("lt", np.int32), take("ls", np.int32), take("lslot", np.int32),
+                    take("lm", np.int8), n_ticks)
     return Schedule(n_ticks, tick_s, seeds, max(slots, 1), max(members, 1), joins, leaves)
