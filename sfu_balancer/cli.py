@@ -35,16 +35,18 @@ def _run(main: Awaitable[None], event_loop: str = "auto") -> None:
         runner.run(main)  # type: ignore[arg-type]
 
 
-def _reload(app: Any, config: Path) -> None:
-    """SIGHUP: re-read ``[routing]`` and ``[costs]`` from the config file; keep the old ones
-    (and say why) when the file is invalid. Nobody is disconnected."""
+def _reload(app: Any, config: Path | None) -> None:
+    """SIGHUP: re-read ``[routing]`` and ``[costs]`` from the config file, if there is one
+    (keep the old ones, and say why, when it is invalid), and the CIDR list files. Nobody is
+    disconnected."""
     from sfu_balancer.service.keys import GUARD, ROUTER
 
-    try:
-        fresh = load_settings(config)
-        app[ROUTER].reload_routing(fresh.routing, fresh.costs)
-    except ValueError as exc:
-        click.echo(f"SIGHUP: keeping the current routing: {exc}", err=True)
+    if config is not None:
+        try:
+            fresh = load_settings(config)
+            app[ROUTER].reload_routing(fresh.routing, fresh.costs)
+        except ValueError as exc:
+            click.echo(f"SIGHUP: keeping the current routing: {exc}", err=True)
     try:
         app[GUARD].reload_lists()
     except (OSError, ValueError) as exc:
@@ -91,8 +93,8 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if config is not None:
-        loop.add_signal_handler(signal.SIGHUP, _reload, app, config)
+    # Also without a config file: the address lists are files of their own.
+    loop.add_signal_handler(signal.SIGHUP, _reload, app, config)
     try:
         if started is not None:
             await started(port)

@@ -72,3 +72,43 @@ async def test_sighup_reloads_routing_from_the_config_file(tmp_path) -> None:  #
         _, err = await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 0
     assert b"keeping the current routing" in err and b"known policies" in err
+
+
+async def test_sighup_without_a_config_file_reloads_the_address_lists(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    port = free_port()
+    block = tmp_path / "block.txt"
+    block.write_text("10.0.0.0/8\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SFUB_")}
+    env |= {"SFUB_ADMIN_TOKEN": "t", "SFUB_LIMITS__BLOCK_CIDRS_FILE": str(block)}
+    serve = Path(sys.executable).with_name("sfu-balancer")  # the installed console script
+    process = await asyncio.create_subprocess_exec(
+        str(serve), "serve", "--port", str(port), env=env,
+        stderr=asyncio.subprocess.PIPE, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+
+    async def status(http: aiohttp.ClientSession, path: str) -> str:
+        try:
+            return str((await http.get(f"{base}{path}")).status)
+        except aiohttp.ClientError:
+            return ""
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            await until(lambda: status(http, "/healthz"), "200", process)
+            assert await status(http, "/ws") == "400"  # not blocked (a GET without upgrade)
+            block.write_text("127.0.0.0/8\n")
+            os.kill(process.pid, signal.SIGHUP)
+            await until(lambda: status(http, "/ws"), "403", process)  # the list was reloaded
+            block.write_text("not a network\n")
+            os.kill(process.pid, signal.SIGHUP)
+            await until(lambda: status(http, "/healthz"), "200", process)
+            assert process.returncode is None  # SIGHUP never stops the server
+            assert await status(http, "/ws") == "403"  # a bad file keeps the current lists
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 20)
+    assert process.returncode == 0, err.decode(errors="replace")[-2000:]
+    assert b"keeping the current address lists" in err
