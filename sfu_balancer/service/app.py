@@ -61,8 +61,9 @@ async def bridge_handler(request: web.Request) -> web.WebSocketResponse:
             code=wire.ErrorCode.MALFORMED, reason=refusal, about="hello")))
         await ws.close()
         return ws
-    if router.fleet.connected(hello.id):
-        # No bridge can take the id of a bridge that is still connected.
+    if not router.fleet.reserve(hello.id):
+        # No bridge can take the id of a bridge that is still connected (or connecting: the
+        # id is reserved before the await below, so two hellos for one id cannot both pass).
         router.metrics.refusals.labels("bridge_id_taken").inc()
         await ws.send_bytes(wire.encode(wire.Error(
             code=wire.ErrorCode.CONFLICT, reason=f"bridge id {hello.id!r} is connected",
@@ -70,8 +71,12 @@ async def bridge_handler(request: web.Request) -> web.WebSocketResponse:
         await ws.close()
         return ws
     link = BridgeLink(ws, hello)
-    drains = await router.store.drains()
-    router.fleet.attach(link, drains.get(hello.id))
+    try:
+        drains = await router.store.drains()
+    except BaseException:
+        router.fleet.unreserve(hello.id)
+        raise
+    router.fleet.attach(link, drains.get(hello.id))  # no await since the reservation
     router.metrics.bridge_up.labels(hello.id).set(1)
     log.info("bridge_connected", bridge=hello.id, host=hello.host, pid=hello.pid)
     try:

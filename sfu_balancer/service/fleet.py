@@ -39,10 +39,25 @@ class Fleet:
         self.report_interval_s = report_interval_s
         self.failed_after_s = failed_after_s
         self.entries: dict[str, BridgeEntry] = {}  # insertion order = core index order
+        self.reserved: set[str] = set()  # ids of accepted hellos not attached yet
 
     def connected(self, bridge_id: str) -> bool:
+        """A link holds this id, or a hello for it is being attached (``reserve``)."""
+        if bridge_id in self.reserved:
+            return True
         entry = self.entries.get(bridge_id)
         return entry is not None and entry.link is not None and not entry.link.closed.is_set()
+
+    def reserve(self, bridge_id: str) -> bool:
+        """Claim ``bridge_id`` for a hello before any await; False if it is connected. The
+        claim ends at ``attach`` or ``unreserve``."""
+        if self.connected(bridge_id):
+            return False
+        self.reserved.add(bridge_id)
+        return True
+
+    def unreserve(self, bridge_id: str) -> None:
+        self.reserved.discard(bridge_id)
 
     def attach(self, link: BridgeLink, drain_deadline: float | None) -> BridgeEntry:
         hello = link.hello
@@ -53,6 +68,7 @@ class Fleet:
                           drain_deadline)
         entry = BridgeEntry(info=info, pid=hello.pid, link=link)
         self.entries[hello.id] = entry
+        self.reserved.discard(hello.id)
         return entry
 
     def detach(self, link: BridgeLink) -> bool:

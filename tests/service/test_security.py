@@ -164,3 +164,55 @@ async def test_admin_listen_moves_the_admin_api_off_the_public_port(cluster_fact
             assert [b["id"] for b in (await admin.json())["bridges"]] == ["b1"]
     finally:
         await runner.cleanup()
+
+
+async def test_two_hellos_racing_for_one_id_link_exactly_one(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    cluster = await cluster_factory(bridges=0)
+    router = cluster.router
+    # hold every hello between the id check and the link, where the balancer awaits the store
+    entered: list[int] = []
+    gate = asyncio.Event()
+    drains = router.store.drains
+
+    async def slow_drains():  # type: ignore[no-untyped-def]
+        entered.append(1)
+        await gate.wait()
+        return await drains()
+
+    router.store.drains = slow_drains  # type: ignore[method-assign]
+
+    def hello(host: str) -> bytes:
+        return wire.encode(wire.Hello(id="twin", host=host, region="x", version="0",
+                                      capacity=wire.Capacity(), pid=1))
+
+    async with aiohttp.ClientSession() as http:
+        first = await http.ws_connect(f"{cluster.url}/bridge")
+        second = await http.ws_connect(f"{cluster.url}/bridge")
+        await first.send_bytes(hello("first"))
+        await wait_for(lambda: len(entered) == 1, 10, "the first hello to reach the store")
+        await second.send_bytes(hello("second"))
+        reply = asyncio.create_task(second.receive(timeout=10))
+        # refused at once, or (the race) waiting at the store like the first
+        await wait_for(lambda: reply.done() or len(entered) == 2, 10, "the second hello")
+        gate.set()
+        answer = await reply
+        assert answer.type == aiohttp.WSMsgType.BINARY, f"second hello not refused: {answer}"
+        refused = wire.decode(answer.data)
+        assert isinstance(refused, wire.Error) and refused.code == wire.ErrorCode.CONFLICT
+        assert (await second.receive(timeout=10)).type in (aiohttp.WSMsgType.CLOSE,
+                                                            aiohttp.WSMsgType.CLOSED)
+        await wait_for(lambda: "twin" in router.fleet.serving(), 10, "the first to link")
+        assert router.fleet.entries["twin"].info.host == "first"
+        assert router.metrics.refusals.labels("bridge_id_taken")._value.get() == 1
+        # the first link is the bridge's: its reports land
+        await first.send_bytes(wire.encode(wire.Report(
+            cpu=0.1, host_cpu=0.1, bytes_in_per_s=0.0, bytes_out_per_s=0.0,
+            packets_in_per_s=0.0, packets_out_per_s=0.0, participants=0, rooms=0,
+            relay_streams=0, measured_at=0.0)))
+        await wait_for(lambda: router.fleet.entries["twin"].report is not None, 10,
+                       "a report on the linked hello")
+        assert not router.fleet.reserved
+        await first.close()
+        await second.close()
