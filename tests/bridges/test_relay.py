@@ -7,6 +7,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -17,6 +18,9 @@ from sfu_balancer import wire
 
 pytestmark = pytest.mark.slow
 
+DRAIN_TIMEOUT_S = 1.0
+EXIT_MARGIN_S = 4.0  # after the drain deadline: release everyone, bye, close, interpreter exit
+
 
 def _spawn_bridge(
     balancer: FakeBalancer, bridge_id: str, logs: pathlib.Path
@@ -25,7 +29,8 @@ def _spawn_bridge(
         return subprocess.Popen(
             [
                 sys.executable, "-m", "bridges", "--balancer", balancer.url, "--id", bridge_id,
-                "--ice-address", "127.0.0.1", "--report-interval", "0.3", "--drain-timeout", "1",
+                "--ice-address", "127.0.0.1", "--report-interval", "0.3",
+                "--drain-timeout", str(DRAIN_TIMEOUT_S),
                 "--log-level", "WARNING",
             ],
             stdout=subprocess.DEVNULL, stderr=log,
@@ -134,19 +139,36 @@ async def test_relay_across_two_bridge_processes(
         await wait_for(lambda: b2.reports and b2.reports[-1].relay_streams >= 4, 10,
                        "relay streams in b2's report")
         assert b2.reports[-1].participants == 2 and b2.reports[-1].rooms == 1
+        n = len(b2.reports)  # while media flows, every report counts traffic both ways
+        await wait_for(lambda: len(b2.reports) >= n + 3, 10, "three more reports from b2")
+        for r in b2.reports[n:]:
+            assert r.packets_out_per_s > 0 and r.bytes_out_per_s > 0, r
+            assert r.packets_in_per_s > 0 and r.bytes_in_per_s > 0, r
         # a relayed participant leaving reaches the far side: b1 renegotiates b1 -> b2
         await c.bridge("b1").send(wire.Release(room="room", participant="alice"))
         await wait_for(
             lambda: any(t.participant == "" for t in carol_view.offers[-1].tracks), 20,
             "carol renegotiated after alice left bridge b1",
         )
+        # SIGTERM while bob and carol are still connected (and the relay open): both bridges
+        # report draining, wait --drain-timeout for rooms that will not empty, then release
+        # everyone, say bye and exit 0.
+        n = len(b2.reports)
+        t0 = time.monotonic()
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        codes = await asyncio.gather(*(
+            asyncio.to_thread(p.wait, DRAIN_TIMEOUT_S + EXIT_MARGIN_S) for p in procs
+        ))
+        elapsed = time.monotonic() - t0
+        assert codes == [0, 0]
+        assert DRAIN_TIMEOUT_S <= elapsed < DRAIN_TIMEOUT_S + EXIT_MARGIN_S, elapsed
+        draining = [r for r in b2.reports[n:] if r.state == "draining"]
+        assert draining and draining[0].participants == 2, b2.reports[n:]
+        assert any(r.state == "draining" for r in c.bridge("b1").reports)
+        assert all(conn.byes for conn in c.balancer.bridges.values())
     finally:
         for p in (alice, bob, carol):
             await p.close()
         for v in c.viewers.values():
             await v.close()
-    for p in procs:
-        p.send_signal(signal.SIGTERM)
-    codes = [await asyncio.to_thread(p.wait, 15) for p in procs]
-    assert codes == [0, 0]
-    assert all(conn.byes for conn in c.balancer.bridges.values())
