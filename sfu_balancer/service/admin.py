@@ -13,11 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-from sfu_balancer.core import stress
 
 from .keys import ROUTER
 from .router import Router
@@ -53,9 +50,8 @@ def bridge_json(router: Router, bridge_id: str) -> dict[str, Any]:
             "cpu", "host_cpu", "bytes_in_per_s", "bytes_out_per_s", "packets_in_per_s",
             "packets_out_per_s", "participants", "rooms", "relay_streams")}
         load["age_s"] = round(max(now - report.measured_at, 0.0), 3)
-        bridge_stress = round(float(stress(np.array(report.load_vector()),
-                                           np.array(info.capacity.as_tuple()),
-                                           router.config.thresholds)), 4)
+        measured = router.fleet.stress(bridge_id, router.config.thresholds)
+        bridge_stress = None if measured is None else round(measured, 4)
     return {
         "id": info.id, "host": info.host, "region": info.region, "version": info.version,
         "state": info.state.value, "pid": entry.pid,

@@ -14,8 +14,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from sfu_balancer import wire
-from sfu_balancer.core import BridgeInfo, BridgeState, Capacity, FleetSnapshot, LoadReport
+from sfu_balancer.core import (
+    BridgeInfo,
+    BridgeState,
+    Capacity,
+    FleetSnapshot,
+    LoadReport,
+    Thresholds,
+    stress,
+)
 
 from .bridge_link import BridgeLink, report_fields
 
@@ -102,6 +112,14 @@ class Fleet:
         entry.report = LoadReport(bridge_id, measured, **report_fields(report))
         entry.last_report_at = now
         return entry.report
+
+    def stress(self, bridge_id: str, thresholds: Thresholds) -> float | None:
+        """The core's stress of the bridge's latest report (None before its first)."""
+        entry = self.entries[bridge_id]
+        if entry.report is None:
+            return None
+        return float(stress(np.array(entry.report.load_vector()),
+                            np.array(entry.info.capacity.as_tuple()), thresholds))
 
     def silent(self, now: float) -> list[str]:
         """Live bridges whose reports stopped for ``failed_after_s``."""

@@ -76,8 +76,3 @@ class Guard:
             self.metrics.refusals.labels("resume_refused").inc()
             raise Refused("forbidden", "this participant id belongs to someone else (a resume "
                                        "needs the 'resume' secret from its 'joined')")
-
-    def check_room_size(self, members: int) -> None:
-        limit = self.settings.limits.max_room_participants
-        if limit and members >= limit:
-            raise self.refuse("room_full", f"this room is full ({limit} participants)")

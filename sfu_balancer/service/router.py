@@ -260,10 +260,11 @@ class Router:
 
     async def on_bridge_message(self, link: BridgeLink, message: wire.Message) -> None:
         if isinstance(message, wire.Report):
-            report = self.fleet.on_report(link.bridge_id, message, self.clock())
+            self.fleet.on_report(link.bridge_id, message, self.clock())
             if message.state == "draining" and link.bridge_id in self.fleet.serving():
                 await self.drain(link.bridge_id, 0.0)  # SIGTERM on the bridge: move everyone
-            self.metrics.bridge_stress.labels(link.bridge_id).set(report.cpu)
+            measured = self.fleet.stress(link.bridge_id, self.config.thresholds)
+            self.metrics.bridge_stress.labels(link.bridge_id).set(measured or 0.0)
         elif isinstance(message, wire.Offer):
             await self._route_offer(link.bridge_id, message)
         elif isinstance(message, wire.Bye):

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import re
+import time
 import uuid
 from typing import Any
 
@@ -138,6 +139,7 @@ class ParticipantSocket:
             raise BadMessage("bad_request", f"unknown message type {kind!r}")
 
     async def _join(self, message: dict[str, Any]) -> None:
+        started = time.perf_counter()
         room = _field(message, "room", str)
         sdp = _field(message, "sdp", str)
         requested = _field(message, "participant", str, required=False)
@@ -169,6 +171,7 @@ class ParticipantSocket:
             fatal = exc.code in FATAL and not (exc.code == "no_bridge" and requested)
             await self.error(exc.code, exc.message, fatal=fatal, about="join")
             return
+        self.router.metrics.join_seconds.observe(time.perf_counter() - started)
         await self.send({"type": "joined", "room": room, "participant": joined.participant,
                          "bridge": joined.bridge, "sdp": joined.sdp,
                          "resume": self.guard.resume.issue(room, joined.participant,

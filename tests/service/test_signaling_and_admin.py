@@ -104,6 +104,29 @@ async def test_admin_api_health_and_metrics(cluster_factory) -> None:  # type: i
         assert "sfub_bridge_serving" in metrics and "sfub_decisions" in metrics
 
 
+async def test_stress_gauge_is_the_cores_stress_and_joins_are_timed(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    from ..redis.cluster import FAKE_OFFER
+
+    cluster = await cluster_factory(bridges=0)
+    # 0.4 cores of 1, at the default 0.8 CPU threshold: stress 0.5 (not 0.4, the raw CPU)
+    fake = await cluster.add_fake_bridge("f1", capacity_cpu=1.0)
+    fake.skew[cluster.url] = 0.4
+    gauge = cluster.router.metrics.bridge_stress.labels("f1")
+    await wait_for(lambda: abs(gauge._value.get() - 0.5) < 1e-9, 10, "a report at 0.4 CPU")
+    async with aiohttp.ClientSession() as http:
+        bridges = (await (await http.get(f"{cluster.url}/api/v1/bridges")).json())["bridges"]
+        assert bridges[0]["stress"] == 0.5  # the dashboard and /metrics agree
+        async with http.ws_connect(f"{cluster.url}/ws") as ws:
+            await ws.send_str(json.dumps({"type": "join", "room": "timed", "sdp": FAKE_OFFER}))
+            assert json.loads((await ws.receive(timeout=10)).data)["type"] == "joined"
+            await ws.send_str(json.dumps({"type": "join", "room": "bad name!", "sdp": "v=0"}))
+            assert json.loads((await ws.receive(timeout=10)).data)["type"] == "error"
+        text = await (await http.get(f"{cluster.url}/metrics")).text()
+    assert 'sfub_bridge_stress{bridge="f1"} 0.5' in text
+    assert "sfub_join_seconds_count 1.0" in text  # the join placed; not the refused one
+    assert cluster.router.metrics.join_seconds._sum.get() > 0
+
+
 async def test_admin_api_needs_token_outside_dev(cluster_factory) -> None:  # type: ignore[no-untyped-def]
     cluster = await cluster_factory(bridges=1, dev=False, admin_token="s3cret",
                                     bridge_secret="bridge-secret-0123456789")
