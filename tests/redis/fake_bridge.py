@@ -3,7 +3,8 @@ balancer instance (as real bridges do), reports load, answers ``allocate`` with 
 keeps what it was told (allocations, releases, relays), so a thousand joins need no media.
 
 ``skew`` makes it report a different CPU to one instance (stale or partial reports), which is
-how a test makes two instances disagree about where a new room belongs.
+how a test makes two instances disagree about where a new room belongs. ``bytes_out_per_s``
+makes it report a busy NIC (bandwidth-bound placement).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class FakeBridge:
         self.relays: dict[str, tuple[str, str]] = {}  # open relay id -> (room, peer)
         self.releases = 0
         self.skew: dict[str, float] = {}  # balancer URL -> CPU reported to it instead
+        self.bytes_out_per_s = 0.0  # egress reported to every balancer (a busy NIC)
         self.links: dict[str, aiohttp.ClientWebSocketResponse] = {}
         self.reports: dict[str, int] = {url: 0 for url in balancers}
         self._stop = asyncio.Event()
@@ -70,7 +72,8 @@ class FakeBridge:
     def _report(self, url: str) -> wire.Report:
         cpu = self.skew.get(url, PER_PARTICIPANT_CPU * len(self.allocations))
         return wire.Report(cpu=cpu, host_cpu=min(cpu / self.capacity_cpu, 1.0),
-                           bytes_in_per_s=0.0, bytes_out_per_s=0.0, packets_in_per_s=0.0,
+                           bytes_in_per_s=0.0, bytes_out_per_s=self.bytes_out_per_s,
+                           packets_in_per_s=0.0,
                            packets_out_per_s=0.0, participants=len(self.allocations),
                            rooms=len(self.rooms()), relay_streams=len(self.relays),
                            measured_at=time.monotonic())
