@@ -82,7 +82,10 @@ def plan(scenario: str, policies: str | None, seeds: int | None) -> None:
     overload_bridge_s stays within [plan] max_overload_bridge_s, per policy."""
     from .planner import plan_fleet
     sc = _load(scenario, seeds, _policies(policies))
-    found = plan_fleet(sc, log=lambda msg: click.echo(msg, err=True))
+    try:
+        found = plan_fleet(sc, log=lambda msg: click.echo(msg, err=True))
+    except (ScenarioError, TraceError) as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"{'policy':<16}{'bridges':>8}")
     for policy, count in found.items():
         click.echo(f"{policy:<16}{count if count is not None else 'none':>8}")
