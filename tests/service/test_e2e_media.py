@@ -59,7 +59,9 @@ async def test_bridge_killed_participants_rejoin_elsewhere(cluster_factory) -> N
     victim = members[0].bridge
     assert victim is not None and members[1].bridge == victim
     survivor = ({"b1", "b2"} - {victim}).pop()
-    before = {id(m): m.frames_from(members[1 - i]) for i, m in enumerate(members)}
+    before = [m.frames_from(members[1 - i]) for i, m in enumerate(members)]
+    assert all(n >= FRAMES for n in before), before  # media flowed on the victim
+    old_subscribers = [m.subscriber for m in members]
     killed_at = time.monotonic()
     cluster.kill_bridge(victim)
     await wait_for(lambda: all(m.bridge == survivor for m in members), 30,
@@ -68,8 +70,10 @@ async def test_bridge_killed_participants_rejoin_elsewhere(cluster_factory) -> N
     await wait_for(lambda: everyone_receives_everyone(members), 60, "media after failover")
     recovered = time.monotonic() - killed_at
     assert recovered < 60
+    # the frames counted now are new media: each participant decodes on a new subscribe
+    # connection (its count started at 0 at the rejoin), not the old one's frames
+    assert all(m.subscriber is not old for m, old in zip(members, old_subscribers, strict=True))
     assert all(m.frames_from(members[1 - i]) >= FRAMES for i, m in enumerate(members))
-    assert before  # frames were flowing before the kill
     entry = cluster.router.fleet.entries[victim]
     assert entry.info.state.value == "failed"
 
