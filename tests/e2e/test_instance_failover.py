@@ -26,7 +26,7 @@ import aiohttp
 import pytest
 
 from sfu_balancer.service.auth import create_room_token
-from tests.redis.cluster import Instance, wait_async
+from tests.redis.cluster import FAKE_OFFER, Instance, wait_async
 from tests.redis.conftest import REDIS_SERVER, RedisServer
 
 from .conftest import free_port, unavailable
@@ -48,6 +48,7 @@ BRIDGE_SECRET = "e2e-bridge-secret-0123456789"
 ADMIN_TOKEN = "e2e-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 READY_S = 90.0
+WARM_UP_S = 180.0
 HAVE_REDIS = Path(REDIS_SERVER).exists()
 
 # Keeps every state the page goes through (the page may pass 'reconnecting' quickly).
@@ -96,9 +97,36 @@ class FailoverCluster:
                     "--report-interval", "0.5", "--drain-timeout", "1", "--log-level", "INFO",
                     "--secret", BRIDGE_SECRET, stdin=asyncio.subprocess.DEVNULL, stdout=log,
                     stderr=log, start_new_session=True))
+        await self.wait_serving()
+        for instance in self.instances:
+            await self.warm_up(instance)
+        await self.wait_serving()  # a long compile may have cut the bridges' links
+
+    async def wait_serving(self) -> None:
         for instance in self.instances:
             await wait_async(functools.partial(self._serving, instance), READY_S,
                              f"both bridges serving on {instance.url}")
+
+    async def warm_up(self, instance: Instance) -> None:
+        """One join through ``instance`` with a fake offer, which the bridge refuses. An
+        instance's first placement compiles the routing code (numba, cached on disk): with a
+        cold cache that blocks the instance for tens of seconds, and must not happen under the
+        pages' joins, whose 30 s join timeout would move them to B before the kill."""
+        room = f"warm-{uuid.uuid4().hex[:8]}"
+        token = create_room_token(api_key=API_KEY, secret=API_SECRET, room=room,
+                                  identity="warm-up", valid_for_s=900)
+        async with self.session.ws_connect(f"{instance.url}/ws") as ws:
+            await ws.send_str(json.dumps({"type": "join", "room": room, "token": token,
+                                          "sdp": FAKE_OFFER}))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + WARM_UP_S
+            reply: dict[str, Any] = {}
+            while reply.get("type") not in ("joined", "error"):  # skip hints (rejoin, offer)
+                frame = await ws.receive(timeout=max(0.1, deadline - loop.time()))
+                assert frame.type == aiohttp.WSMsgType.TEXT, frame
+                reply = json.loads(frame.data)
+            if reply["type"] == "joined":
+                await ws.send_str(json.dumps({"type": "leave"}))
 
     async def _serving(self, instance: Instance) -> bool:
         for bridge in self.bridges:
