@@ -176,5 +176,18 @@ def decide_move(
                     detail={"cost": [float(x) for x in cost], "source": source})
 
 
+def warm_up(policy: Policy, config: RoutingConfig, costs: CostTable) -> Decision:
+    """One throwaway decision on a made-up two-bridge fleet, so that the compiled routing
+    rules are compiled (or loaded from the on-disk cache) before a caller serves anyone: a
+    cold compile takes tens of seconds, and inside a live event loop it would stall every
+    link and lease. ``policy`` is a fresh instance: its state is not kept."""
+    bridges = tuple(BridgeInfo(f"warm-up-{i}", "warm-up") for i in range(2))
+    reports = {b.id: LoadReport(b.id, 0.0, cpu=0.1 * i) for i, b in enumerate(bridges)}
+    snapshot = FleetSnapshot(bridges, reports, 1.0)
+    request = JoinRequest("warm-up", "warm-up")
+    return decide_join(build_view(snapshot, None, config), snapshot, request, {"warm-up-0": 1},
+                       {}, 0, policy, config, costs, np.random.default_rng(0))
+
+
 _ZERO = np.zeros(1, dtype=np.int64)
 _NONE = np.full(1, -1, dtype=np.int64)

@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 
 from sfu_balancer import wire
+from sfu_balancer.core.decide import warm_up
 from sfu_balancer.hello_auth import HelloRefused, verify_hello
 from sfu_balancer.settings import Settings
 from sfu_balancer.state import MemoryStore, StateStore
@@ -110,6 +111,12 @@ def create_app(settings: Settings, store: StateStore | None = None) -> web.Appli
     store = store if store is not None else MemoryStore()
     decisions = DecisionLog(settings.decision_log)
     router = Router(settings, store, fleet, metrics, decisions)
+    started = time.perf_counter()
+    log.info("routing_compiling", note="first start on this machine: about 30 s")
+    # before any socket is served: a cold compile of the routing rules inside the running
+    # loop would stall every bridge link past its failure timeout
+    warm_up(router.config.build_policy(), router.config, router.costs)
+    log.info("routing_compiled", seconds=round(time.perf_counter() - started, 3))
     app[ROUTER] = router
     app[GUARD] = Guard(settings, metrics)
     app.router.add_get("/ws", websocket_handler)

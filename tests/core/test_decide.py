@@ -85,3 +85,13 @@ def test_ledger_is_read_when_it_matches_the_fleet() -> None:
     ledger = PendingLedger(1, 2)
     ledger.add(np.array([0]), np.array([0]), np.array([[0.5, 0, 0]]), now=9.5)
     assert _decide(snapshot, ledger=ledger).bridge_id == "b1"
+
+
+def test_warm_up_places_its_made_up_join_with_every_policy() -> None:
+    from sfu_balancer.core import CostTable, RoutingConfig, policy_names
+    from sfu_balancer.core.decide import warm_up
+
+    for name in policy_names():
+        config = RoutingConfig.from_mapping({"policy": name})
+        decision = warm_up(config.build_policy(), config, CostTable())
+        assert decision.bridge_id == "warm-up-0", name  # the room is sticky to its bridge
