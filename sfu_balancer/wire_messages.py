@@ -49,7 +49,7 @@ class Hello(Message):
     version: str
     capacity: Capacity
     pid: int
-    auth: str = ""  # HMAC comes with the security issue; empty until then
+    auth: str = ""  # proof of the shared bridge_secret (sfu_balancer.hello_auth); "" in dev
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
