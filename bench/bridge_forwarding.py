@@ -313,6 +313,20 @@ def e2e(mode: str, n: int, args: argparse.Namespace) -> dict[str, float]:
     return row
 
 
+def _point(mode: str, n: int, args: argparse.Namespace) -> dict[str, float]:
+    """One e2e run; a run that forwarded nothing (setup failed) is tried once more."""
+    label = "forward   " if mode == "forward" else "MediaRelay"
+    for attempt in (1, 2):
+        row = e2e(mode, n, args)
+        print(f"  {label} N={n:3d}: {row['bridge_cores']:.3f} cores, "
+              f"{row['out_pps']:7,.0f} out-pps", flush=True)
+        if row["out_pps"] > 0:
+            break
+        print(f"  {label} N={n:3d}: nothing forwarded"
+              + (", once more" if attempt == 1 else ", left out of the figures"), flush=True)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "bridge_calibration.json"))
@@ -332,16 +346,8 @@ def main() -> None:
     micro_rows = micro(args)
     print(f"2) end to end, {args.width}x{args.height}@{args.fps} VP8 publisher, "
           "bridge process CPU by os.times")
-    fwd = []
-    for n in fwd_ns:
-        fwd.append(e2e("forward", n, args))
-        print(f"  forward    N={n:3d}: {fwd[-1]['bridge_cores']:.3f} cores, "
-              f"{fwd[-1]['out_pps']:7,.0f} out-pps", flush=True)
-    rel = []
-    for n in relay_ns:
-        rel.append(e2e("relay", n, args))
-        print(f"  MediaRelay N={n:3d}: {rel[-1]['bridge_cores']:.3f} cores, "
-              f"{rel[-1]['out_pps']:7,.0f} out-pps", flush=True)
+    fwd = [_point("forward", n, args) for n in fwd_ns]
+    rel = [_point("relay", n, args) for n in relay_ns]
     result = build_calibration(
         micro=micro_rows, forward=fwd, mediarelay=rel,
         stream={"width": args.width, "height": args.height, "fps": args.fps,
@@ -355,17 +361,18 @@ def main() -> None:
           f"{1e3 * r['cpu_per_leg_cores']:.1f} mcores")
     marginal = f["out_pps_per_core_e2e_marginal"]
     print(f"  out-pps per core: micro N={f['micro_subscribers']:g} "
-          f"{f['out_pps_per_core_micro']:,.0f}; e2e marginal (per extra leg) "
+          f"{f['out_pps_per_core_micro']:,.0f}; e2e marginal (per extra packet sent) "
           f"{marginal or 0:,.0f}; e2e total at "
-          f"N={fwd[-1]['subscribers']} {f['out_pps_per_core_e2e_total']:,.0f} (whole process: "
-          "receive, RTCP, asyncio, fixed costs)")
+          f"N={f['e2e_largest_subscribers']} {f['out_pps_per_core_e2e_total'] or 0:,.0f} "
+          "(whole process: receive, RTCP, asyncio, fixed costs)")
     print(f"  fan-out latency (micro, tap -> last leg's sendto) median "
           f"{f['fanout_latency_median_ms']:.3f} ms at N={f['micro_subscribers']:g}")
     stream = result["stream"]
-    if stream["bytes_per_out_packet"]:
-        print(f"  e2e stream per leg: {stream['video_packets_per_s_per_leg']:.1f} video packets/s, "
-              f"{8e-3 * stream['video_bytes_per_s_per_leg']:.0f} kbps, "
-              f"{stream['bytes_per_out_packet']:.0f} B per out packet (SRTP, bridge counters)")
+    if stream["bytes_per_out_packet"] and stream["in_packets_per_s"]:
+        print(f"  e2e publisher stream as received: {stream['in_packets_per_s']:.1f} packets/s, "
+              f"{8e-3 * stream['in_bytes_per_s']:.0f} kbps; sent per leg "
+              f"{stream['out_packets_per_s_per_leg']:.1f} packets/s (repairs included), "
+              f"{stream['bytes_per_out_packet']:.0f} B per out packet (SRTP; bridge counters)")
     print("\ntargets (issue 4)")
     for verdict in verdicts(result):
         print("  " + verdict.line())

@@ -7,15 +7,19 @@ block holds only ``sfu_balancer.core.load.CostTable`` field names, which is what
 key that the simulator ignores.
 
 Where each ``cost_table`` value comes from (also written, per key, under ``"cost_table_from"``):
-- ``cpu_us_per_packet_out``: the marginal bridge-process CPU per forwarded packet, end to end
-  (least-squares slope of process cores over subscriber legs, divided by packets/s per leg);
-  the micro benchmark's figure (forwarding path alone) only if the slope is not positive.
-- ``video_kbps``: SRTP bytes the bridge sent per leg per second (its own ``bytes_out``
-  counter, the figure its live reports carry), not a packet size assumed.
-- ``packets_per_s``: video packets/s per leg as measured, plus ``AUDIO_PPS`` for the audio the
-  benchmark does not send (one Opus packet per 20 ms); ``CostTable`` counts both per stream.
+- ``cpu_us_per_packet_out``: the marginal bridge-process CPU per packet sent, end to end
+  (least-squares slope of process cores over out packets/s across the subscriber counts, so a
+  publisher whose rate drifts between runs does not bias it); the micro benchmark's figure
+  (forwarding path alone) only if that slope is not positive.
+- ``video_kbps`` and ``packets_per_s``: the publisher's stream as the bridge received it (its
+  own ``bytes_in`` / ``packets_in`` counters), i.e. what each leg carries before repairs; no
+  packet size is assumed. ``packets_per_s`` adds ``AUDIO_PPS`` for the audio the benchmark does
+  not send (one Opus packet per 20 ms), since ``CostTable`` counts both per stream.
 - ``audio_kbps``, ``cpu_us_per_packet_in`` and ``last_n`` are not measured and not written,
   so the ``CostTable`` defaults (or the scenario's ``[costs]``) apply.
+
+A run that forwarded nothing (its connections failed to come up, e.g. on a starved machine) is
+left out of every figure and listed under ``"excluded"``.
 """
 
 from __future__ import annotations
@@ -55,6 +59,18 @@ def _per_leg(rows: Sequence[Row], key: str) -> float | None:
     return statistics.fmean(values) if values else None
 
 
+def _mean(rows: Sequence[Row], key: str) -> float | None:
+    values = [r[key] for r in rows if key in r]
+    return statistics.fmean(values) if values else None
+
+
+def usable(rows: Sequence[Row]) -> tuple[list[Row], list[Row]]:
+    """(rows of runs that carried media, rows of runs that forwarded nothing)."""
+    ok = [r for r in rows if r["out_pps"] > 0 and r["bridge_cores"] > 0
+          and r.get("in_pps", 1.0) > 0]
+    return ok, [r for r in rows if r not in ok]
+
+
 def build_calibration(
     *, micro: Sequence[Row], forward: Sequence[Row], mediarelay: Sequence[Row],
     stream: Mapping[str, Any],
@@ -63,50 +79,56 @@ def build_calibration(
 
     ``micro`` rows: subscribers, us_per_out_packet, out_pps_per_core, fanout_latency_*_ms.
     ``forward`` / ``mediarelay`` rows (one per subscriber count): subscribers, bridge_cores,
-    out_pps, out_pps_per_core, and where measured out_bytes_per_s, in_pps, in_bytes_per_s.
-    ``stream``: what the publisher sent (width, height, fps), copied as is.
+    out_pps, out_pps_per_core, and where measured (the forwarder's counters) out_bytes_per_s,
+    in_pps, in_bytes_per_s. ``stream``: what the publisher sent (width, height, fps), copied.
     """
-    fwd_slope, fwd_base = slope(forward)
-    rel_slope, rel_base = slope(mediarelay)
+    fwd, fwd_bad = usable(forward)
+    rel, rel_bad = usable(mediarelay)
+    fwd_slope, fwd_base = slope(fwd) if fwd else (0.0, 0.0)
+    rel_slope, rel_base = slope(rel) if rel else (0.0, 0.0)
     legs_fwd = 1 / fwd_slope if fwd_slope > 0 else None
     legs_rel = 1 / rel_slope if rel_slope > 0 else None
     big = max(micro, key=lambda r: r["subscribers"])
-    pps_per_leg = _per_leg(forward, "out_pps")
-    bytes_per_leg = _per_leg(forward, "out_bytes_per_s")
-    out_packets = sum(r["out_pps"] for r in forward)
-    out_bytes = sum(r.get("out_bytes_per_s", 0.0) for r in forward)
+    per_out_packet = slope(fwd, x="out_pps")[0] if fwd else 0.0  # cores per (packet/s)
+    us_e2e = 1e6 * per_out_packet if per_out_packet > 0 else None
+    stream_pps, stream_bytes = _mean(fwd, "in_pps"), _mean(fwd, "in_bytes_per_s")
+    out_pps_leg, out_bytes_leg = _per_leg(fwd, "out_pps"), _per_leg(fwd, "out_bytes_per_s")
+    out_packets = sum(r["out_pps"] for r in fwd)
+    out_bytes = sum(r.get("out_bytes_per_s", 0.0) for r in fwd)
 
     table: dict[str, float] = {}
     origin: dict[str, str] = {}
-    us_e2e = 1e6 * fwd_slope / pps_per_leg if pps_per_leg and fwd_slope > 0 else None
     if us_e2e is not None:
         table["cpu_us_per_packet_out"] = us_e2e
         origin["cpu_us_per_packet_out"] = (
-            "e2e: slope of bridge-process cores over subscriber legs / out packets/s per leg")
+            "e2e: slope of bridge-process cores over out packets/s, across subscriber counts")
     elif big["us_per_out_packet"] > 0:
         table["cpu_us_per_packet_out"] = big["us_per_out_packet"]
         origin["cpu_us_per_packet_out"] = (
             f"micro (e2e slope not positive): forwarding path alone at N={big['subscribers']:g}")
-    if bytes_per_leg:
-        table["video_kbps"] = 8 * bytes_per_leg / 1000
-        origin["video_kbps"] = "e2e: bridge bytes_out counter (SRTP) per leg per second"
-    if pps_per_leg:
-        table["packets_per_s"] = pps_per_leg + AUDIO_PPS
+    if stream_bytes:
+        table["video_kbps"] = 8 * stream_bytes / 1000
+        origin["video_kbps"] = (
+            "e2e: the publisher's video as received, bridge bytes_in counter (RTP bytes)")
+    if stream_pps:
+        table["packets_per_s"] = stream_pps + AUDIO_PPS
         origin["packets_per_s"] = (
-            f"e2e: video out packets/s per leg ({pps_per_leg:.1f}) + {AUDIO_PPS:g} audio "
-            "(assumed: Opus 20 ms; the benchmark sends no audio)")
+            f"e2e: the publisher's video packets/s as received ({stream_pps:.1f}) + "
+            f"{AUDIO_PPS:g} audio (assumed: Opus 20 ms; the benchmark sends no audio)")
     for key in ("audio_kbps", "cpu_us_per_packet_in", "last_n"):
         origin[key] = "not measured: CostTable default"
 
-    result: dict[str, Any] = {
+    return {
         "cost_table": table,
         "cost_table_from": origin,
+        "excluded": {"forward": [r["subscribers"] for r in fwd_bad],
+                     "mediarelay": [r["subscribers"] for r in rel_bad]},
         "forwarder": {
             "cpu_per_leg_cores": fwd_slope, "fixed_cores": fwd_base,
             "legs_per_core": _finite(legs_fwd),
-            "out_pps_per_core_e2e_marginal": (
-                1e6 / us_e2e if us_e2e else None),
-            "out_pps_per_core_e2e_total": forward[-1]["out_pps_per_core"],
+            "out_pps_per_core_e2e_marginal": 1e6 / us_e2e if us_e2e else None,
+            "out_pps_per_core_e2e_total": fwd[-1]["out_pps_per_core"] if fwd else None,
+            "e2e_largest_subscribers": fwd[-1]["subscribers"] if fwd else None,
             "us_per_out_packet_micro": big["us_per_out_packet"],
             "out_pps_per_core_micro": big["out_pps_per_core"],
             "micro_subscribers": big["subscribers"],
@@ -120,12 +142,13 @@ def build_calibration(
         "ratio_legs_per_core": legs_fwd / legs_rel if legs_fwd and legs_rel else None,
         "stream": {
             **stream,
-            "video_packets_per_s_per_leg": pps_per_leg,
-            "video_bytes_per_s_per_leg": bytes_per_leg,
+            "in_packets_per_s": stream_pps,
+            "in_bytes_per_s": stream_bytes,
+            "out_packets_per_s_per_leg": out_pps_leg,  # repairs (NACK -> RTX) included
+            "out_bytes_per_s_per_leg": out_bytes_leg,
             "bytes_per_out_packet": out_bytes / out_packets if out_bytes and out_packets else None,
         },
     }
-    return result
 
 
 @dataclass(frozen=True)
@@ -151,10 +174,14 @@ def verdicts(result: Mapping[str, Any]) -> list[Verdict]:
     legs = f"{fwd['legs_per_core']:,.0f}" if fwd["legs_per_core"] else "n/a"
     legs_rel = f"{rel['legs_per_core']:,.1f}" if rel["legs_per_core"] else "n/a"
     marginal = fwd["out_pps_per_core_e2e_marginal"]
+    excluded = result.get("excluded", {})
+    gone = ", ".join(f"{mode} N={k:g}" for mode, ks in excluded.items() for k in ks)
+    left_out = f"left out, forwarded nothing: {gone}" if gone else ""
     e2e_pps = (
-        f"e2e marginal {marginal:,.0f} out-pps per core per extra leg "
+        f"e2e marginal {marginal:,.0f} out-pps per core "
         f"({'meets' if marginal >= TARGET_OUT_PPS_PER_CORE else 'below'} the target; the whole "
-        "bridge process: also the leg's RTCP and asyncio work)" if marginal else ""
+        "bridge process per extra packet sent, the legs' RTCP and asyncio work included)"
+        if marginal else ""
     )
     return [
         Verdict(
@@ -163,6 +190,7 @@ def verdicts(result: Mapping[str, Any]) -> list[Verdict]:
             f"{ratio:.1f}x ({legs} vs {legs_rel} legs/core)" if ratio else "n/a (slope <= 0)",
             "e2e: bridge-process CPU (user+sys) slope over subscriber count, forwarder vs "
             "MediaRelay decode+re-encode, same publisher",
+            left_out,
         ),
         Verdict(
             f"out-packets/s per core >= {TARGET_OUT_PPS_PER_CORE / 1000:g}k",

@@ -22,14 +22,17 @@ MICRO = [
 ]
 
 
-def _forward(per_leg_cores: float) -> list[dict[str, float]]:
-    # 120 video packets/s per leg of 1,000 SRTP bytes each; 0.02 cores fixed
-    return [
-        {"subscribers": n, "bridge_cores": 0.02 + per_leg_cores * n, "out_pps": 120.0 * n,
-         "out_bytes_per_s": 120_000.0 * n, "in_pps": 120.0, "in_bytes_per_s": 118_000.0,
-         "out_pps_per_core": 120.0 * n / (0.02 + per_leg_cores * n)}
-        for n in (2, 8, 16)
-    ]
+def _forward(per_leg_cores: float, stream_pps: tuple[float, ...] = (120, 120, 120),
+             ) -> list[dict[str, float]]:
+    # A publisher stream of ``stream_pps`` packets/s (983 RTP bytes each) received once, sent to
+    # each leg as 1,000 SRTP bytes; 0.02 cores fixed, ``per_leg_cores`` per leg at 120 packets/s.
+    rows = []
+    for n, pps in zip((2, 8, 16), stream_pps, strict=True):
+        cores = 0.02 + per_leg_cores * n * pps / 120
+        rows.append({"subscribers": n, "bridge_cores": cores, "out_pps": pps * n,
+                     "out_bytes_per_s": 1000.0 * pps * n, "in_pps": pps,
+                     "in_bytes_per_s": 983.0 * pps, "out_pps_per_core": pps * n / cores})
+    return rows
 
 
 RELAY = [
@@ -39,9 +42,13 @@ RELAY = [
 ]
 
 
-def _calibration(per_leg_cores: float = 0.001) -> dict[str, object]:
-    return build_calibration(micro=MICRO, forward=_forward(per_leg_cores), mediarelay=RELAY,
-                             stream={"width": 640, "height": 480, "fps": 30})
+def _calibration(
+    per_leg_cores: float = 0.001, forward: list[dict[str, float]] | None = None,
+) -> dict[str, object]:
+    return build_calibration(
+        micro=MICRO, forward=_forward(per_leg_cores) if forward is None else forward,
+        mediarelay=RELAY, stream={"width": 640, "height": 480, "fps": 30},
+    )
 
 
 def _write(tmp_path: pathlib.Path, result: dict[str, object]) -> pathlib.Path:
@@ -58,7 +65,7 @@ def test_measured_values_arrive_in_the_cost_model(tmp_path: pathlib.Path) -> Non
     t = model.table
     # 0.001 cores per leg / 120 packets/s per leg
     assert t.cpu_us_per_packet_out == pytest.approx(1e6 * 0.001 / 120)
-    assert t.video_kbps == pytest.approx(8 * 120_000 / 1000)  # from bytes, not 1,100 B assumed
+    assert t.video_kbps == pytest.approx(8 * 983 * 120 / 1000)  # bytes counted, not assumed
     assert t.packets_per_s == pytest.approx(120 + AUDIO_PPS)
     defaults = CostTable()  # what the benchmark does not measure keeps the default
     assert (t.audio_kbps, t.cpu_us_per_packet_in, t.last_n) == \
@@ -76,6 +83,27 @@ def test_every_cost_table_value_says_where_it_comes_from() -> None:
     assert set(table) <= set(origin)
     assert "e2e" in origin["cpu_us_per_packet_out"]
     assert "not measured" in origin["cpu_us_per_packet_in"]
+
+
+def test_cpu_per_packet_holds_when_the_publisher_rate_drifts_between_runs() -> None:
+    # the encoder sent 200, 150 then 100 packets/s in the three runs: per packet the cost is the
+    # same, while cores over N alone would make the largest N look cheap
+    result = _calibration(forward=_forward(0.001, stream_pps=(200, 150, 100)))
+    table = result["cost_table"]
+    assert isinstance(table, dict)
+    assert table["cpu_us_per_packet_out"] == pytest.approx(1e6 * 0.001 / 120)
+    assert table["packets_per_s"] == pytest.approx(150 + AUDIO_PPS)
+
+
+def test_a_run_that_forwarded_nothing_is_left_out(tmp_path: pathlib.Path) -> None:
+    broken = {"subscribers": 32, "bridge_cores": 0.02, "out_pps": 0.0, "out_bytes_per_s": 0.0,
+              "in_pps": 0.0, "in_bytes_per_s": 0.0, "out_pps_per_core": 0.0}
+    result = _calibration(forward=[*_forward(0.001), broken])
+    assert result["excluded"] == {"forward": [32], "mediarelay": []}
+    assert result["cost_table"] == _calibration()["cost_table"]
+    assert result["ratio_legs_per_core"] == pytest.approx(100)
+    assert "forward N=32" in verdicts(result)[0].note
+    assert result["forwarder"]["e2e_largest_subscribers"] == 16  # type: ignore[index]
 
 
 def test_non_positive_slope_falls_back_to_the_micro_figure(tmp_path: pathlib.Path) -> None:
