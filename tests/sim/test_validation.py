@@ -41,13 +41,15 @@ def test_balanced_beats_jicofo_single(name: str, hours: int) -> None:
     assert jicofo > 0
 
 
-def test_balanced_bridge_hours_within_least_loaded_on_framatalk() -> None:
-    """Autoscaling follows fleet utilization, so bridge-hours differ by policy only through
-    drains and splits; balanced must not pay more (1 % = seed noise of the drain timing)."""
-    sc = load_scenario(SCENARIOS / "framatalk-2020.toml", days=1, seeds=1,
+def test_balanced_uses_no_more_bridge_hours_than_least_loaded_on_framatalk() -> None:
+    """Issue 3: balanced uses no more bridge-hours than least_loaded in framatalk-2020,
+    strictly, here on the surge's first day over 3 seeds (test time); the 14-day surge is
+    bench/framatalk_bridge_hours.py. Autoscaling follows fleet utilization, so bridge-hours
+    differ by policy only through drains and splits: the two are within 0.1 % per seed."""
+    sc = load_scenario(SCENARIOS / "framatalk-2020.toml", days=1, seeds=3,
                        policies=["balanced", "least_loaded"])
     result = runner.run(sc)
-    balanced = result.mean("balanced", "bridge_hours")
-    assert balanced <= result.mean("least_loaded", "bridge_hours") * 1.01
+    assert result.mean("balanced", "bridge_hours") <= result.mean("least_loaded",
+                                                                  "bridge_hours")
     assert result.mean("balanced", "overload_bridge_s") <= \
         result.mean("least_loaded", "overload_bridge_s")
