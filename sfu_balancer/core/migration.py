@@ -22,6 +22,7 @@ import numpy as np
 from .config import RoutingConfig
 from .load import CostTable, FloatArray, room_streams
 from .model import Migration, Reason
+from .placement import checked_choice
 from .policies.base import NO_BRIDGE, FleetView, PlacementRequest, Policy
 
 
@@ -46,6 +47,9 @@ def _portion_load(members: int, costs: CostTable) -> FloatArray:
     egress, ingress = room_streams(np.array([members]), costs.last_n)
     result: FloatArray = costs.streams_to_load(egress, ingress)[0]
     return result
+
+
+_ROW0 = np.zeros(1, dtype=np.int64)
 
 
 def _move(
@@ -75,7 +79,8 @@ def _move(
         costs=costs,
         expected_growth=np.zeros((1, bridges, 3)),  # a moved room has already grown
     )
-    return int(policy.choose(moved_view, request, rng)[0])
+    choice = policy.choose(moved_view, request, rng)
+    return int(checked_choice(policy, choice, request.eligible, _ROW0)[0])
 
 
 def plan_rebalance(

@@ -186,8 +186,8 @@ def place_joins(
             new_room=members.sum(axis=1) == 0, costs=costs)
         given = np.full(replicas, NO_BRIDGE, np.int64)
         asking = np.flatnonzero(needs)
-        given[asking] = _checked(policy, policy.choose(view, request, rng), request.eligible,
-                                 asking)
+        given[asking] = checked_choice(policy, policy.choose(view, request, rng),
+                                       request.eligible, asking)
         out = _run(view, joins, policy, config, costs, u, reserve, active, False, GIVEN,
                    i64(given))
     relay_to = np.zeros(batch.room_members.shape, dtype=np.bool_)
@@ -282,8 +282,8 @@ def _by_choose(view: FleetView, joins: JoinSequence, policy: Policy, config: Rou
                                        room_members=room, new_room=room.sum(axis=1) == 0,
                                        costs=costs)
             current = replace(view, pending=pending, recent_placements=recent)
-            given[needs] = _checked(policy, policy.choose(current, request, rng), eligible,
-                                    asking)
+            given[needs] = checked_choice(policy, policy.choose(current, request, rng),
+                                          eligible, asking)
         final = _run(view, sub, policy, config, costs, sub_u, sub_reserve, active, charge,
                      GIVEN, given, ledger=(pending, recent))
         for name in ("bridge", "reason", "cost", "utilization", "stress", "split"):
@@ -291,8 +291,9 @@ def _by_choose(view: FleetView, joins: JoinSequence, policy: Policy, config: Rou
     return out
 
 
-def _checked(policy: Policy, choice: object, eligible: BoolArray, rows: IntArray) -> IntArray:
-    """The policy's answers for ``rows``; a bridge outside ``eligible`` is a policy bug (and
+def checked_choice(policy: Policy, choice: object, eligible: BoolArray,
+                   rows: IntArray) -> IntArray:
+    """``policy.choose``'s answers for ``rows``; a bridge outside ``eligible`` is a policy bug (and
     an index outside the fleet would corrupt the compiled kernel's memory)."""
     picks = np.asarray(choice)
     if picks.shape != (eligible.shape[0],) or not np.issubdtype(picks.dtype, np.integer):
@@ -304,5 +305,5 @@ def _checked(policy: Policy, choice: object, eligible: BoolArray, rows: IntArray
     bad[chosen] = ~eligible[rows[chosen], picks[chosen]]
     if bad.any():
         raise ValueError(f"policy {policy.name!r} chose bridge {int(picks[bad][0])}, which is "
-                         f"not eligible for that join")
+                         f"not eligible there")
     return picks

@@ -10,12 +10,14 @@ from sfu_balancer.core import (
     JoinRequest,
     JoinSequence,
     Reason,
+    RoomPortion,
     RoutingConfig,
     Tier,
     build_view,
     create_policy,
     decide_join,
     place_sequence,
+    plan_drain,
     policy_names,
 )
 from sfu_balancer.core.admission import TIER_INDEX
@@ -28,6 +30,7 @@ from .test_decide import _snapshot
 from .test_sequence import _seq
 
 NAME = LeastProjected.name
+IDS = ["b0", "b1", "b2"]
 
 
 def _decide(snapshot, config, policy, *, members=None, tier=Tier.STANDARD):  # type: ignore[no-untyped-def]
@@ -92,18 +95,35 @@ def test_registered_policy_is_admitted_like_the_built_ins() -> None:
     assert bulk.utilization[0] == pytest.approx(0.9)
 
 
+class Stubborn(LeastProjected):
+    name = "test_stubborn"
+
+    def choose(self, view, request, rng):  # type: ignore[no-untyped-def]
+        return np.zeros(view.replicas, dtype=np.int64)  # bridge 0, eligible or not
+
+
 def test_a_policy_that_returns_an_ineligible_bridge_is_an_error() -> None:
-    class Stubborn(LeastProjected):
-        name = "test_stubborn"
-
-        def choose(self, view, request, rng):  # type: ignore[no-untyped-def]
-            return np.zeros(view.replicas, dtype=np.int64)  # bridge 0, eligible or not
-
     v = view([[0.1, 0.2]], open_for_new=np.array([[False, True]]))
     cfg = RoutingConfig()
     with pytest.raises(ValueError, match=r"test_stubborn.*not eligible"):
         place_sequence(v, _seq([0], np.zeros((1, 2))), Stubborn(), cfg, COSTS,
                        np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"test_stubborn.*not eligible"):
+        plan_drain(view([[0.5, 0.1, 0.2]]), IDS, [RoomPortion("r", 0, 4, (0,))],
+                   np.array([0.0, np.inf, np.inf]), 10.0, Stubborn(), COSTS,
+                   np.random.default_rng(0))
+
+
+@pytest.mark.usefixtures("custom_policy")
+def test_registered_policy_chooses_migration_targets() -> None:
+    policy = create_policy(NAME)
+    portions = [RoomPortion(f"r{i}", 0, n, (0,)) for i, n in enumerate([6, 3, 2])]
+    plan = plan_drain(view([[0.5, 0.3, 0.1]]), IDS, portions, np.array([0.0, np.inf, np.inf]),
+                      10.0, policy, COSTS, np.random.default_rng(0))
+    assert [m.room for m in plan.moves] == ["r0", "r1", "r2"] and not plan.stranded
+    assert plan.moves[0].to_bridge == "b2"  # the least loaded takes the largest room first
+    assert {m.to_bridge for m in plan.moves} <= {"b1", "b2"}
+    assert isinstance(policy, LeastProjected) and policy.calls == 3
 
 
 def _fleet(seed: int) -> tuple:  # type: ignore[type-arg]
