@@ -202,7 +202,7 @@ class Leg:
             self.source.request_keyframe()
 
     def _on_nack(self, seq: int) -> None:
-        data = self.stream.repair(seq)
+        data = self.stream.repair(seq, time.monotonic())
         if data is not None:
             self.sender.send_repair(data)
 

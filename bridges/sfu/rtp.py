@@ -23,6 +23,9 @@ HEADER = struct.Struct("!BBHII")
 _U16 = struct.Struct("!H")
 HISTORY_SIZE = 512  # packets kept per video leg for NACK (~3 s at 1.5 Mbps); a power of two
 _HISTORY_MASK = HISTORY_SIZE - 1
+# one retransmission of a packet per this many seconds, whatever the NACKs ask: about one
+# round trip on the networks a bridge serves, so a lost repair is still repaired again
+REPAIR_INTERVAL_S = 0.1
 
 
 def vp8_keyframe_start(payload: bytes) -> bool:
@@ -94,7 +97,8 @@ class OutStream:
 
     __slots__ = (
         "clock_rate", "ext", "first_seq", "history", "last_ts", "last_wall", "max_seq", "pt",
-        "rtx_pt", "rtx_seq", "rtx_ssrc", "seq_offset", "ssrc", "started", "ts_offset",
+        "repaired_at", "rtx_pt", "rtx_seq", "rtx_ssrc", "seq_offset", "ssrc", "started",
+        "ts_offset",
     )
 
     def __init__(
@@ -105,6 +109,9 @@ class OutStream:
         self.rtx_pt, self.rtx_ssrc = rtx_pt, rtx_ssrc
         self.rtx_seq = random.randint(0, 32767)
         self.history: list[bytes | None] | None = [None] * HISTORY_SIZE if keep_history else None
+        # when each history slot was last retransmitted: a receiver re-NACKs every number it
+        # still misses on each new gap, so without a floor repairs snowball once it lags
+        self.repaired_at: list[float] = [-1e9] * HISTORY_SIZE if keep_history else []
         self.started = False
         self.seq_offset = self.ts_offset = 0
         self.first_seq = 0
@@ -153,15 +160,21 @@ class OutStream:
             self.last_wall = now
         if self.history is not None:
             self.history[seq & _HISTORY_MASK] = data
+            self.repaired_at[seq & _HISTORY_MASK] = -1e9
         return data, ts
 
-    def repair(self, seq: int) -> bytes | None:
-        """The retransmission of output packet ``seq`` (RTX-wrapped if negotiated), if kept."""
+    def repair(self, seq: int, now: float = 0.0) -> bytes | None:
+        """The retransmission of output packet ``seq`` (RTX-wrapped if negotiated), if kept
+        and not already retransmitted in the last ``REPAIR_INTERVAL_S``."""
         if self.history is None:
             return None
-        data = self.history[seq & _HISTORY_MASK]
+        slot = seq & _HISTORY_MASK
+        data = self.history[slot]
         if data is None or _U16.unpack_from(data, 2)[0] != seq:
             return None
+        if now - self.repaired_at[slot] < REPAIR_INTERVAL_S:
+            return None
+        self.repaired_at[slot] = now
         if self.rtx_pt is None:
             return data
         b0 = data[0]

@@ -70,16 +70,37 @@ def test_repair_wraps_in_rtx_with_original_sequence_number() -> None:
     out.start(5, 0, 0.0)
     data, _ = out.rewrite(5, 0, 1, b"\x10frame", 0, b"\x00\x00\x01", 0.0) or (b"", 0)
     seq = struct.unpack_from("!H", data, 2)[0]
-    rtx = out.repair(seq)
+    rtx = out.repair(seq, 1.0)
     assert rtx is not None
     p = _parse(rtx, 1, 3, audio=False)
     assert (p.ssrc, p.payload_type, p.marker) == (0x01020304, 98, 1)
     assert p.payload == struct.pack("!H", seq) + b"\x10frame"
-    assert out.repair((seq + 1) & 0xFFFF) is None  # never sent
+    assert out.repair((seq + 1) & 0xFFFF, 1.0) is None  # never sent
     plain = _stream(rtx_pt=None)
     plain.start(5, 0, 0.0)
     again, _ = plain.rewrite(5, 0, 0, b"z", 0, None, 0.0) or (b"", 0)
-    assert plain.repair(struct.unpack_from("!H", again, 2)[0]) == again
+    assert plain.repair(struct.unpack_from("!H", again, 2)[0], 1.0) == again
+
+
+def test_a_packet_is_retransmitted_at_most_once_per_interval() -> None:
+    from bridges.sfu.rtp import REPAIR_INTERVAL_S
+
+    out = _stream()
+    out.start(5, 0, 0.0)
+    data, _ = out.rewrite(5, 0, 0, b"frame", 0, None, 0.0) or (b"", 0)
+    seq = struct.unpack_from("!H", data, 2)[0]
+    assert out.repair(seq, 10.0) is not None
+    assert out.repair(seq, 10.0 + REPAIR_INTERVAL_S / 2) is None  # a NACK repeated at once
+    assert out.repair(seq, 10.0 + REPAIR_INTERVAL_S * 1.01) is not None  # the repair was lost
+    # a new packet in the same history slot is repairable at once
+    out2 = _stream()
+    out2.start(5, 0, 0.0)
+    first, _ = out2.rewrite(5, 0, 0, b"a", 0, None, 0.0) or (b"", 0)
+    assert out2.repair(struct.unpack_from("!H", first, 2)[0], 3.0) is not None
+    for n in range(6, 5 + 512):  # wrap the history: the next packet takes the first's slot
+        out2.rewrite(n, 0, 0, b"b", 0, None, 0.0)
+    same_slot, _ = out2.rewrite(5 + 512, 0, 0, b"c", 0, None, 0.0) or (b"", 0)
+    assert out2.repair(struct.unpack_from("!H", same_slot, 2)[0], 3.0) is not None
 
 
 def test_vp8_keyframe_detection() -> None:
