@@ -9,8 +9,10 @@ import aiortc
 import pytest
 
 from bridges import aiortc_adapter
+from bridges.aiortc_adapter import hooks
 
-BRIDGES = pathlib.Path(aiortc_adapter.__file__).parent
+ADAPTER = pathlib.Path(aiortc_adapter.__file__).parent  # bridges/aiortc_adapter/: the one place
+BRIDGES = ADAPTER.parent
 ROOT = BRIDGES.parent
 TESTS = ROOT / "tests"
 
@@ -25,7 +27,7 @@ def test_aiortc_is_the_pinned_version() -> None:
 
 
 async def test_verify_hooks_reports_a_missing_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(aiortc_adapter, "_SENDER_ATTRS", ("_no_such_name",))
+    monkeypatch.setattr(hooks, "_SENDER_ATTRS", ("_no_such_name",))
     with pytest.raises(aiortc_adapter.HookError, match=r"RTCRtpSender\._no_such_name"):
         await aiortc_adapter.verify_hooks()
 
@@ -35,8 +37,8 @@ async def test_verify_hooks_checks_the_rtp_packet_fields_used(
 ) -> None:
     assert "RtpPacket.padding_size" in aiortc_adapter.HOOKED_NAMES
     assert "RtpPacket.extensions.audio_level" in aiortc_adapter.HOOKED_NAMES
-    monkeypatch.setattr(aiortc_adapter, "_RTP_PACKET_ATTRS", ("payload", "no_such_field"))
-    monkeypatch.setattr(aiortc_adapter, "_RTP_EXTENSION_ATTRS", ("mid", "no_such_extension"))
+    monkeypatch.setattr(hooks, "_RTP_PACKET_ATTRS", ("payload", "no_such_field"))
+    monkeypatch.setattr(hooks, "_RTP_EXTENSION_ATTRS", ("mid", "no_such_extension"))
     with pytest.raises(aiortc_adapter.HookError) as info:
         await aiortc_adapter.verify_hooks()
     assert "RtpPacket.no_such_field" in str(info.value)
@@ -73,9 +75,14 @@ def _offenders(where: str, source: str, private_attrs: bool = True) -> list[str]
     return found
 
 
+def _exempt(path: pathlib.Path) -> bool:
+    """Only the package ``bridges/aiortc_adapter/`` (all of it) may use aiortc internals."""
+    return path.is_relative_to(ADAPTER)
+
+
 def test_only_the_adapter_touches_private_aiortc_names() -> None:
-    """Outside aiortc_adapter.py, neither the bridge nor any test imports aioice, an aiortc
-    submodule (``aiortc.rtp``, ``aiortc.clock`` ...) or a name that is not in
+    """Outside the package bridges/aiortc_adapter/, neither the bridge nor any test imports
+    aioice, an aiortc submodule (``aiortc.rtp``, ``aiortc.clock`` ...) or a name that is not in
     ``aiortc.__all__``, nor reaches one as ``aiortc.<name>``. The bridge and its tests
     (tests/bridges, where aiortc objects are handled) also read no ``_private`` attribute of
     another object (our own ``self._x`` is fine)."""
@@ -83,7 +90,7 @@ def test_only_the_adapter_touches_private_aiortc_names() -> None:
     assert pathlib.Path(__file__) in paths and len(paths) > 20
     offenders = []
     for path in paths:
-        if path.name == "aiortc_adapter.py":
+        if _exempt(path):
             continue
         strict = path.is_relative_to(BRIDGES) or path.is_relative_to(TESTS / "bridges")
         offenders += _offenders(str(path.relative_to(ROOT)), path.read_text(), strict)
@@ -105,3 +112,17 @@ def test_the_guard_catches_what_it_is_for() -> None:
     assert "._connection" not in [
         f.split(" ", 1)[1] for f in _offenders("probe.py", source, private_attrs=False)
     ]
+
+
+def test_the_exemption_is_the_adapter_package_only() -> None:
+    adapter_modules = sorted(ADAPTER.glob("*.py"))
+    assert ADAPTER == BRIDGES / "aiortc_adapter" and len(adapter_modules) > 1
+    assert all(_exempt(path) for path in adapter_modules)
+    # The exemption matters: the package does use what the guard catches everywhere else.
+    assert any(_offenders(path.name, path.read_text()) for path in adapter_modules)
+    for elsewhere in (
+        BRIDGES / "aiortc_adapter.py", BRIDGES / "sfu" / "aiortc_adapter.py",
+        BRIDGES / "sfu" / "hooks.py", BRIDGES / "aiortc_adapter_extra" / "hooks.py",
+        TESTS / "bridges" / "aiortc_adapter" / "hooks.py", pathlib.Path(__file__),
+    ):
+        assert not _exempt(elsewhere), elsewhere
