@@ -52,9 +52,12 @@ class Guard:
         if not self.connections.allow(remote or "", self.clock()):
             raise self.refuse("rate_limited", "too many connections; slow down")
 
-    def check_join(self, remote: str | None, room: str, token: str | None) -> Grant:
+    def check_join_rate(self, remote: str | None) -> None:
         if not self.joins.allow(remote or "", self.clock()):
             raise self.refuse("rate_limited", "too many joins from your address; slow down")
+
+    def check_join(self, remote: str | None, room: str, token: str | None) -> Grant:
+        """The grant of ``token`` for ``room``; the join rate is ``check_join_rate``'s."""
         s = self.settings
         if token is None and s.dev:
             return Grant(identity="dev", room=room, tier=Tier.STANDARD, tenant=None)

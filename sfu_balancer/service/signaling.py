@@ -87,6 +87,10 @@ class ParticipantSocket:
         self.room: str | None = None
         self.participant: str | None = None
         self.identity: str | None = None  # the token's sub that got self.participant
+        # Set when the balancer sends ``rejoin``: the join it asked for is not charged to the
+        # address's join rate, or every participant behind one NAT (a school, a hospital)
+        # would be refused at once after a bridge failure or a drain.
+        self.rejoin_owed = False
         self._send_lock = asyncio.Lock()
         limits = router.settings.limits
         self.messages = RateLimiter(limits.ws_messages_per_s, limits.ws_burst, max_keys=1)
@@ -94,6 +98,8 @@ class ParticipantSocket:
     async def send(self, message: dict[str, Any]) -> None:
         if self.ws.closed:
             return
+        if message.get("type") == "rejoin":
+            self.rejoin_owed = True
         async with self._send_lock:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await self.ws.send_str(json.dumps(message))
@@ -154,9 +160,14 @@ class ParticipantSocket:
             raise BadMessage("bad_request", "participant ids are 1-64 letters, digits, _ or -")
         grant = self.guard.check_join(self.remote, room, token)
         holds = (self.room, self.participant, self.identity) == (room, requested, grant.identity)
-        if requested is not None and not holds:
+        resumed = requested is not None and not holds
+        if resumed:
             # Resuming from another socket (a dropped one, another instance): prove the id.
-            self.guard.check_resume(room, requested, grant.identity, resume)
+            self.guard.check_resume(room, requested or "", grant.identity, resume)
+        # Neither a rejoin the balancer asked for nor a proven resume is a new join.
+        if not (self.rejoin_owed or resumed):
+            self.guard.check_join_rate(self.remote)
+        self.rejoin_owed = False
         if self.room is not None and self.room != room:
             await self.leave()
         # A rejoin on this socket keeps the id; a fresh socket resumes one with its secret.

@@ -274,3 +274,27 @@ async def test_room_rules_admit_critical_on_a_full_fleet_and_quotas_hold(cluster
     finally:
         for m in members:
             await m.close()
+
+
+async def test_rejoins_the_balancer_asks_for_are_not_charged_to_the_join_rate(
+        cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    # a school behind one address: its joins spend the whole burst, then its bridge drains
+    cluster = await cluster_factory(bridges=0, limits={"joins_per_ip_per_min": 1, "burst": 4,
+                                                       "connections_per_ip_per_min": 0})
+    await cluster.add_fake_bridge("source")
+    members = [await connected(cluster.url, "class") for _ in range(4)]
+    late = Signaling(cluster.url, "class")
+    try:
+        assert (await late.join())["code"] == "rate_limited"  # the limit is really spent
+        await cluster.add_fake_bridge("target")
+        await cluster.router.drain("source", 0.0)
+        await wait_for(lambda: all(m.bridge == "target" for m in members), 20,
+                       "everyone to rejoin on the other bridge")
+        assert all(not m.errors for m in members)
+        # a join nobody asked for, from the same socket, still counts
+        await late._send_join()
+        await asyncio.wait_for(late.replied.wait(), 20)
+        assert late.messages[-1]["code"] == "rate_limited"
+    finally:
+        for p in [*members, late]:
+            await p.close()
