@@ -162,7 +162,12 @@ class SubscribeSession:
         except asyncio.CancelledError:
             raise
         except Exception:
-            if not self._closed:  # closing mid-negotiation is expected, not a failure
+            # Closing mid-negotiation is expected, not a failure: by us, or by aiortc when the
+            # client closed its side first (a participant told to rejoin elsewhere does that
+            # before the balancer's release arrives).
+            if self._closed or self.pc.connectionState == "closed":
+                log.info("%s: connection closed during renegotiation", self.name)
+            else:
                 log.exception("%s: renegotiation failed", self.name)
         finally:
             self.idle.set()
