@@ -63,6 +63,10 @@ REFUSAL_CODES = {Reason.CAPACITY: "capacity", Reason.QUOTA: "quota",  # core rea
 class Session(Protocol):
     async def send(self, message: dict[str, Any]) -> None: ...
 
+    async def rejoin(self, reason: str) -> None:
+        """Tell the participant to join again (the balancer asks: it owes that join)."""
+        ...
+
 
 class JoinRefused(Exception):
     def __init__(self, code: str, message: str) -> None:
@@ -102,7 +106,7 @@ class Router:
         """A ledger read from the store's first entry on: the store holds every charge (ours
         and other instances'); this is its incremental reading under the current config."""
         self.ledger = LiveLedger(self.config.rampup_s, self.config.recent_window_s,
-                                 getattr(self.store, "ledger_horizon_s", 120.0))
+                                 self.store.ledger_horizon_s)
         self._ledger_cursor = 0
 
     def reload_routing(self, routing: dict[str, Any], costs: dict[str, Any] | None = None) -> None:
@@ -254,7 +258,7 @@ class Router:
         self.metrics.rejoins.labels(reason).inc()
         session = self.sessions.get((room, participant))
         if session is not None:
-            await session.send({"type": "rejoin", "reason": reason})
+            await session.rejoin(reason)
 
     # -- bridges ----------------------------------------------------------------------------
 

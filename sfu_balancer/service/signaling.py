@@ -98,11 +98,13 @@ class ParticipantSocket:
     async def send(self, message: dict[str, Any]) -> None:
         if self.ws.closed:
             return
-        if message.get("type") == "rejoin":
-            self.rejoin_owed = True
         async with self._send_lock:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await self.ws.send_str(json.dumps(message))
+
+    async def rejoin(self, reason: str) -> None:
+        self.rejoin_owed = True
+        await self.send({"type": "rejoin", "reason": reason})
 
     async def error(self, code: str, message: str, *, fatal: bool = False,
                     about: str = "") -> None:

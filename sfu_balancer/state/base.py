@@ -47,6 +47,7 @@ class LedgerEntry:
 
 class StateStore(Protocol):
     instance_id: str
+    ledger_horizon_s: float  # entries older than this may be dropped (and are, by the ledger)
 
     async def claim_placement(self, record: ParticipantRecord, seen: frozenset[str]) -> bool:
         """Atomically add ``record`` if ``record.bridge`` hosts the room or the room's bridges
