@@ -26,7 +26,7 @@ import numpy as np
 
 from bridges.sfu.room import RELAY_PREFIX
 from bridges.sfu.sdp import BridgeError
-from bridges.sfu.worker import OfferHandler
+from bridges.sfu.worker import OfferHandler, check_id
 from sfu_balancer.core.model import CPU, EGRESS, INGRESS
 from sfu_balancer.wire import Capacity, ErrorCode, Report
 from simulations.costmodel import CostModel
@@ -35,12 +35,6 @@ EMULATED_ANSWER = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=sfu-bridge-emulated\r\nt=0 0\r\n"
     "a=group:BUNDLE 0 1\r\n"
 )
-_ID_MAX = 128
-
-
-def _check_id(what: str, value: str) -> None:
-    if not value or len(value) > _ID_MAX or not value.isprintable():
-        raise BridgeError(ErrorCode.MALFORMED, f"{what} id {value[:40]!r} is not acceptable")
 
 
 class EmulatedWorker:
@@ -63,8 +57,8 @@ class EmulatedWorker:
         return sum(len(self.rooms.get(room, ())) * len(ids) for room, ids in self.relays.items())
 
     async def allocate(self, room: str, participant: str, sdp: str) -> str:
-        _check_id("room", room)
-        _check_id("participant", participant)
+        check_id("room", room)
+        check_id("participant", participant)
         if participant.startswith(RELAY_PREFIX):
             raise BridgeError(ErrorCode.MALFORMED, f"ids may not start with {RELAY_PREFIX!r}")
         if "v=0" not in sdp:
@@ -96,8 +90,8 @@ class EmulatedWorker:
     async def relay_open(
         self, room: str, relay: str, peer: str, sdp: str | None
     ) -> tuple[str, str, int]:
-        _check_id("room", room)
-        _check_id("relay", relay)
+        check_id("room", room)
+        check_id("relay", relay)
         if self.draining and room not in self.rooms:
             raise BridgeError(ErrorCode.DRAINING, "this bridge is draining: no new rooms")
         self.rooms.setdefault(room, set())

@@ -21,11 +21,11 @@ from sfu_balancer.wire import ErrorCode, Offer, TrackInfo
 log = logging.getLogger(__name__)
 
 OfferHandler = Callable[[Offer], None]
-_ID_MAX = 128
+ID_MAX = 128
 
 
-def _check_id(what: str, value: str) -> None:
-    if not value or len(value) > _ID_MAX or not value.isprintable():
+def check_id(what: str, value: str) -> None:
+    if not value or len(value) > ID_MAX or not value.isprintable():
         raise BridgeError(ErrorCode.MALFORMED, f"{what} id {value[:40]!r} is not acceptable")
 
 
@@ -53,8 +53,8 @@ class Worker:
 
     async def allocate(self, room: str, participant: str, sdp: str) -> str:
         """Place ``participant`` in ``room`` with its publish offer; return the answer."""
-        _check_id("room", room)
-        _check_id("participant", participant)
+        check_id("room", room)
+        check_id("participant", participant)
         if participant.startswith(RELAY_PREFIX):
             raise BridgeError(ErrorCode.MALFORMED, f"ids may not start with {RELAY_PREFIX!r}")
         if self.draining and room not in self.rooms:
@@ -103,8 +103,8 @@ class Worker:
 
         Returns (kind, sdp, seq) for ``relay_accept``: kind "offer" or "answer".
         """
-        _check_id("room", room)
-        _check_id("relay", relay)
+        check_id("room", room)
+        check_id("relay", relay)
         r = self._room(room, create=not self.draining)
         rel = r.relays.get(relay)
         created = rel is None
