@@ -29,9 +29,8 @@ class MemoryStore:
 
     def __init__(self, ledger_horizon_s: float = 120.0) -> None:
         self.ledger_horizon_s = ledger_horizon_s
-        # Indexed by room and by tenant too, so that a join costs what its room holds, never
-        # what the whole balancer holds (5,000 participants, 2,000 joins/s).
-        self._participants: dict[tuple[str, str], ParticipantRecord] = {}
+        # Kept by room (and counted by tenant), so that a join costs what its room holds,
+        # never what the whole balancer holds (5,000 participants, 2,000 joins/s).
         self._by_room: dict[str, dict[str, ParticipantRecord]] = {}
         self._tenants: Counter[str] = Counter()
         self._joins: dict[str, dict[str, deque[float]]] = {}  # room -> bridge -> join times
@@ -52,17 +51,15 @@ class MemoryStore:
 
     def _put(self, record: ParticipantRecord) -> None:
         self._pop(record.room, record.participant)
-        self._participants[(record.room, record.participant)] = record
         self._by_room.setdefault(record.room, {})[record.participant] = record
         if record.tenant is not None:
             self._tenants[record.tenant] += 1
 
     def _pop(self, room: str, participant: str) -> ParticipantRecord | None:
-        record = self._participants.pop((room, participant), None)
+        members = self._by_room.get(room)
+        record = members.pop(participant, None) if members is not None else None
         if record is None:
             return None
-        members = self._by_room[room]
-        del members[participant]
         if not members:
             del self._by_room[room]
         if record.tenant is not None:
@@ -71,13 +68,16 @@ class MemoryStore:
                 del self._tenants[record.tenant]
         return record
 
+    def _records(self) -> list[ParticipantRecord]:
+        return [r for members in self._by_room.values() for r in members.values()]
+
     def put_participant(self, record: ParticipantRecord) -> None:
         """Record ``record`` unconditionally (a cache mirroring an authoritative store)."""
         self._put(record)
 
     def load_participants(self, records: list[ParticipantRecord]) -> None:
         """Replace every participant record (the Redis store's cached view refreshes so)."""
-        self._participants, self._by_room, self._tenants = {}, {}, Counter()
+        self._by_room, self._tenants = {}, Counter()
         for record in records:
             self._put(record)
 
@@ -85,7 +85,7 @@ class MemoryStore:
         return self._pop(room, participant)
 
     async def get_participant(self, room: str, participant: str) -> ParticipantRecord | None:
-        return self._participants.get((room, participant))
+        return self._by_room.get(room, {}).get(participant)
 
     async def room_participants(self, room: str) -> list[ParticipantRecord]:
         return list(self._by_room.get(room, {}).values())
@@ -95,12 +95,12 @@ class MemoryStore:
 
     async def rooms(self) -> dict[str, dict[str, int]]:
         result: dict[str, Counter[str]] = defaultdict(Counter)
-        for record in self._participants.values():
+        for record in self._records():
             result[record.room][record.bridge] += 1
         return {room: dict(members) for room, members in result.items()}
 
     async def participants_on(self, bridge: str) -> list[ParticipantRecord]:
-        return [r for r in self._participants.values() if r.bridge == bridge]
+        return [r for r in self._records() if r.bridge == bridge]
 
     async def tenant_count(self, tenant: str) -> int:
         return self._tenants.get(tenant, 0)
