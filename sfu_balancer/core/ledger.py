@@ -21,11 +21,18 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
+from . import _ledger_kernels as _kernels
 from .load import FloatArray, IntArray
+
+BoolArray = NDArray[np.bool_]
 
 
 class PendingLedger:
+    """Entries live in parallel arrays with spare capacity (the first ``_n`` are live, in
+    insertion order); the passes over them are compiled in ``_ledger_kernels``."""
+
     def __init__(
         self,
         replicas: int,
@@ -45,55 +52,67 @@ class PendingLedger:
         self.bridges = bridges
         self.rampup_s = float(rampup_s)
         self.recent_window_s = float(recent_window_s)
-        self._row = np.zeros(0, dtype=np.int64)
-        self._bridge = np.zeros(0, dtype=np.int64)
-        self._cost = np.zeros((0, 3), dtype=np.float64)
-        self._placed_at = np.zeros(0, dtype=np.float64)
-        self._settled = np.zeros(0, dtype=np.bool_)
+        self._n = 0
+        self._row: IntArray = np.zeros(16, np.int64)
+        self._bridge: IntArray = np.zeros(16, np.int64)
+        self._cost: FloatArray = np.zeros((16, 3))
+        self._placed_at: FloatArray = np.zeros(16)
+        self._settled: BoolArray = np.zeros(16, np.bool_)
         self._pending_cache: FloatArray | None = None
 
+    def _allocate(self, capacity: int) -> None:
+        """Entry arrays of ``capacity``, keeping the live entries."""
+        n = self._n
+        row, bridge = np.zeros(capacity, np.int64), np.zeros(capacity, np.int64)
+        cost, placed_at = np.zeros((capacity, 3)), np.zeros(capacity)
+        settled = np.zeros(capacity, np.bool_)
+        row[:n], bridge[:n], cost[:n] = self._row[:n], self._bridge[:n], self._cost[:n]
+        placed_at[:n], settled[:n] = self._placed_at[:n], self._settled[:n]
+        self._row, self._bridge, self._cost = row, bridge, cost
+        self._placed_at, self._settled = placed_at, settled
+
+    def _entries(self) -> tuple[IntArray, IntArray, FloatArray, FloatArray, BoolArray]:
+        return self._row, self._bridge, self._cost, self._placed_at, self._settled
+
     def __len__(self) -> int:
-        return int(self._row.size)
+        return self._n
 
     def add(
         self, rows: IntArray, bridges: IntArray, costs: FloatArray, now: float | FloatArray
     ) -> None:
         """Charge ``costs`` (N, 3) to ``bridges`` (N,) in ``rows`` (N,), placed at ``now``
         (one time for all, or (N,) times when rebuilding from stored entries)."""
-        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-        bridges = np.asarray(bridges, dtype=np.int64).reshape(-1)
-        costs = np.asarray(costs, dtype=np.float64).reshape(-1, 3)
-        placed_at = np.broadcast_to(np.asarray(now, dtype=np.float64), rows.shape)
+        rows = np.ascontiguousarray(rows, dtype=np.int64).reshape(-1)
+        bridges = np.ascontiguousarray(bridges, dtype=np.int64).reshape(-1)
+        costs = np.ascontiguousarray(costs, dtype=np.float64).reshape(-1, 3)
         if not (rows.size == bridges.size == costs.shape[0]):
             raise ValueError("ledger.add: rows, bridges and costs must have the same length")
-        keep = bridges >= 0
-        if np.any(bridges[keep] >= self.bridges) or np.any((rows < 0) | (rows >= self.replicas)):
+        placed_at = np.ascontiguousarray(
+            np.broadcast_to(np.asarray(now, dtype=np.float64), rows.shape))
+        if self._n + rows.size > self._row.size:
+            self._allocate(max(2 * self._row.size, self._n + rows.size))
+        n = _kernels.append(*self._entries(), self._n, rows, bridges, costs, placed_at,
+                            self.replicas, self.bridges)
+        if n < 0:
             raise ValueError("ledger.add: row or bridge index out of range")
-        if not keep.any():
-            return
-        self._row = np.concatenate([self._row, rows[keep]])
-        self._bridge = np.concatenate([self._bridge, bridges[keep]])
-        self._cost = np.concatenate([self._cost, costs[keep]])
-        self._placed_at = np.concatenate([self._placed_at, placed_at[keep]])
-        self._settled = np.concatenate([self._settled, np.zeros(int(keep.sum()), np.bool_)])
-        self._pending_cache = None
+        if n != self._n:
+            self._n = n
+            self._pending_cache = None
 
     def settle(self, measured_at: FloatArray, now: float) -> None:
         """Clear charges that reports measured at ``measured_at`` (R, B) now show."""
-        if self._row.size == 0:
+        if self._n == 0:
             return
-        seen = measured_at[self._row, self._bridge] >= self._placed_at + self.rampup_s
-        newly = seen & ~self._settled
-        if newly.any():
-            self._settled = self._settled | newly
+        self._n, newly = _kernels.settle(
+            *self._entries(), self._n, np.ascontiguousarray(measured_at, dtype=np.float64),
+            float(now), self.rampup_s, self.recent_window_s)
+        if newly:
             self._pending_cache = None
-        expired = self._settled & (self._placed_at <= now - self.recent_window_s)
-        if expired.any():
-            self._keep(~expired)
 
     def forget_bridge(self, bridge: int) -> None:
         """Drop every charge on ``bridge`` (it failed or left the fleet)."""
-        self._keep(self._bridge != bridge)
+        self._n = _kernels.forget_bridge(*self._entries(), self._n, int(bridge))
+        self._pending_cache = None
 
     def resize(self, bridges: int) -> None:
         """Grow the bridge axis (autoscaling adds columns; indices stay stable)."""
@@ -105,26 +124,17 @@ class PendingLedger:
     def pending(self) -> FloatArray:
         """(R, B, 3) forecast load not yet visible in reports."""
         if self._pending_cache is None:
-            total = np.zeros((self.replicas, self.bridges, 3), dtype=np.float64)
-            live = ~self._settled
-            np.add.at(total, (self._row[live], self._bridge[live]), self._cost[live])
+            total = np.empty((self.replicas, self.bridges, 3), dtype=np.float64)
+            _kernels.pending(self._row, self._bridge, self._cost, self._settled, self._n, total)
             self._pending_cache = total
         return self._pending_cache
 
     def recent_counts(self, now: float) -> FloatArray:
         """(R, B) placements made in the last ``recent_window_s`` seconds."""
-        counts = np.zeros((self.replicas, self.bridges), dtype=np.float64)
-        recent = self._placed_at > now - self.recent_window_s
-        np.add.at(counts, (self._row[recent], self._bridge[recent]), 1.0)
+        counts = np.empty((self.replicas, self.bridges), dtype=np.float64)
+        _kernels.recent_counts(self._row, self._bridge, self._placed_at, self._n,
+                               float(now) - self.recent_window_s, counts)
         return counts
-
-    def _keep(self, mask: np.ndarray) -> None:
-        self._row = self._row[mask]
-        self._bridge = self._bridge[mask]
-        self._cost = self._cost[mask]
-        self._placed_at = self._placed_at[mask]
-        self._settled = self._settled[mask]
-        self._pending_cache = None
 
 
 class LedgerRows(Protocol):

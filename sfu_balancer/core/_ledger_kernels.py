@@ -1,0 +1,102 @@
+"""Compiled passes of ``PendingLedger`` over its entry arrays (ledger.py states the rules).
+
+Invariants:
+- Entries are parallel arrays ``row``, ``bridge``, ``cost`` (N, 3), ``placed_at``, ``settled``
+  of which the first ``n`` are live; the arrays may be longer (spare capacity).
+- Entries stay in insertion order (compaction is stable), so every sum below adds costs in
+  that order: the floats equal those of ``np.add.at`` over the same entries.
+- These functions are callable from other compiled code (the simulator's tick passes) and are
+  the only implementation of the ledger's arithmetic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._jit import jit
+
+
+@jit
+def append(row: Any, bridge: Any, cost: Any, placed_at: Any, settled: Any, n: int,
+           new_row: Any, new_bridge: Any, new_cost: Any, new_at: Any, replicas: int,
+           bridges: int) -> int:
+    """Append the entries whose bridge is >= 0 after the first ``n``; returns the new count,
+    or -1 (nothing written) when a row or bridge is out of range. The caller guarantees the
+    capacity (``n + new_row.size`` entries)."""
+    for i in range(new_row.shape[0]):
+        r, b = new_row[i], new_bridge[i]
+        if r < 0 or r >= replicas or b >= bridges:
+            return -1
+    for i in range(new_row.shape[0]):
+        if new_bridge[i] < 0:
+            continue
+        row[n], bridge[n], placed_at[n], settled[n] = (new_row[i], new_bridge[i], new_at[i],
+                                                       False)
+        for k in range(3):
+            cost[n, k] = new_cost[i, k]
+        n += 1
+    return n
+
+
+@jit
+def _move(row: Any, bridge: Any, cost: Any, placed_at: Any, settled: Any, src: int,
+          dst: int) -> None:
+    row[dst], bridge[dst], placed_at[dst], settled[dst] = (row[src], bridge[src],
+                                                           placed_at[src], settled[src])
+    for k in range(3):
+        cost[dst, k] = cost[src, k]
+
+
+@jit
+def settle(row: Any, bridge: Any, cost: Any, placed_at: Any, settled: Any, n: int,
+           measured_at: Any, now: float, rampup_s: float, window_s: float) -> tuple[int, bool]:
+    """Settle entries that a report measured at ``measured_at[row, bridge]`` shows (measured
+    at least ``rampup_s`` after the placement), then drop entries both settled and placed at
+    or before ``now - window_s``. Returns (new count, whether any entry newly settled)."""
+    newly = False
+    keep = 0
+    oldest = now - window_s
+    for i in range(n):
+        if not settled[i] and measured_at[row[i], bridge[i]] >= placed_at[i] + rampup_s:
+            settled[i] = True
+            newly = True
+        if settled[i] and placed_at[i] <= oldest:
+            continue
+        if keep != i:
+            _move(row, bridge, cost, placed_at, settled, i, keep)
+        keep += 1
+    return keep, newly
+
+
+@jit
+def forget_bridge(row: Any, bridge: Any, cost: Any, placed_at: Any, settled: Any, n: int,
+                  gone: int) -> int:
+    """Drop every entry on bridge ``gone``; returns the new count."""
+    keep = 0
+    for i in range(n):
+        if bridge[i] == gone:
+            continue
+        if keep != i:
+            _move(row, bridge, cost, placed_at, settled, i, keep)
+        keep += 1
+    return keep
+
+
+@jit
+def pending(row: Any, bridge: Any, cost: Any, settled: Any, n: int, out: Any) -> None:
+    """``out`` (R, B, 3) = sum of the costs of unsettled entries."""
+    out[:] = 0.0
+    for i in range(n):
+        if not settled[i]:
+            for k in range(3):
+                out[row[i], bridge[i], k] += cost[i, k]
+
+
+@jit
+def recent_counts(row: Any, bridge: Any, placed_at: Any, n: int, after: float,
+                  out: Any) -> None:
+    """``out`` (R, B) = entries placed strictly after ``after``."""
+    out[:] = 0.0
+    for i in range(n):
+        if placed_at[i] > after:
+            out[row[i], bridge[i]] += 1.0
