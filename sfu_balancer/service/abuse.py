@@ -13,6 +13,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -34,6 +35,20 @@ def load_networks(path: Path) -> list[Network]:
     return networks
 
 
+@functools.lru_cache(maxsize=4096)
+def peer_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``address`` parsed (an IPv4-mapped IPv6 address as IPv4), or None if it is not one.
+    Cached: it is parsed on every connection, and the same peers connect again and again;
+    the addresses are immutable values, so a cached one is the parse itself."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
 @dataclass
 class IpFilter:
     allow: list[Network] | None = None  # None = everyone not blocked
@@ -45,12 +60,9 @@ class IpFilter:
                    block=load_networks(block_file) if block_file else [])
 
     def permits(self, address: str | None) -> bool:
-        try:
-            ip = ipaddress.ip_address(address or "")
-        except ValueError:
+        ip = peer_ip(address or "")
+        if ip is None:
             return False  # no usable peer address: refuse rather than guess
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
         if any(ip in net for net in self.block):
             return False
         return self.allow is None or any(ip in net for net in self.allow)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -34,3 +36,13 @@ class Metrics:
             "sfub_join_seconds", "Join request to answer, including the bridge", registry=r,
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15),
         )
+        # Labelled children of sfub_decisions, one per reason: counted on every join, and
+        # ``labels()`` takes the metric's lock and builds a key each time.
+        self._decided: dict[str, Any] = {}
+
+    def decided(self, reason: str) -> None:
+        """``decisions.labels(reason).inc()``, with the child looked up once per reason."""
+        child = self._decided.get(reason)
+        if child is None:
+            child = self._decided[reason] = self.decisions.labels(reason)
+        child.inc()

@@ -136,11 +136,15 @@ class Router:
             if old is not None:
                 await self._release_on_bridge(old)
             request = JoinRequest(room, participant, region, tier, tenant)
+            # Nothing removed: the members are those just read. (What another instance does
+            # meanwhile, claim_placement catches, and the next attempt reads afresh.)
+            members = present if old is None else None
             for _attempt in range(PLACEMENT_ATTEMPTS):
                 now = self.clock()
-                members = await self.store.room_members(room)
+                if members is None:
+                    members = await self.store.room_members(room)
                 decision = await self._decide(request, members, now)
-                self.metrics.decisions.labels(decision.reason.value).inc()
+                self.metrics.decided(decision.reason.value)
                 if decision.bridge_id is None:
                     code = REFUSAL_CODES.get(decision.reason, "no_bridge")
                     self.metrics.refusals.labels(code).inc()
@@ -151,6 +155,7 @@ class Router:
                 # again on what it did, instead of opening the room on a second bridge.
                 if await self.store.claim_placement(record, frozenset(members)):
                     break
+                members = None
             else:
                 self.metrics.refusals.labels("bridge_error").inc()
                 raise JoinRefused("bridge_error", "the room kept changing; try again")

@@ -17,14 +17,14 @@ import asyncio
 import contextlib
 import json
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 import structlog
 from aiohttp import WSMsgType, web
 
-from .abuse import RateLimiter
+from .abuse import TokenBucket
 from .guard import Guard, Refused
 from .keys import GUARD, ROUTER, SOCKETS
 from .router import JoinRefused, Router
@@ -91,16 +91,19 @@ class ParticipantSocket:
         # address's join rate, or every participant behind one NAT (a school, a hospital)
         # would be refused at once after a bridge failure or a drain.
         self.rejoin_owed = False
-        self._send_lock = asyncio.Lock()
         limits = router.settings.limits
-        self.messages = RateLimiter(limits.ws_messages_per_s, limits.ws_burst, max_keys=1)
+        # This socket's message rate: one bucket (None = no limit), not a keyed RateLimiter.
+        self.messages = (TokenBucket(limits.ws_messages_per_s, float(limits.ws_burst),
+                                     float(limits.ws_burst), router.clock())
+                         if limits.ws_messages_per_s > 0 else None)
 
     async def send(self, message: dict[str, Any]) -> None:
+        # No lock of our own: aiohttp writes each frame whole, in call order (its writer
+        # serialises the compressed ones), so concurrent sends never interleave.
         if self.ws.closed:
             return
-        async with self._send_lock:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await self.ws.send_str(json.dumps(message))
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.ws.send_str(json.dumps(message))
 
     async def rejoin(self, reason: str) -> None:
         self.rejoin_owed = True
@@ -114,7 +117,7 @@ class ParticipantSocket:
                          "about": about})
 
     async def handle(self, raw: str) -> None:
-        if not self.messages.allow("", self.router.clock()):
+        if self.messages is not None and not self.messages.take(self.router.clock()):
             raise self.guard.refuse("rate_limited", "too many messages; slow down")
         limit = self.router.settings.max_message_bytes
         if too_large(raw, limit):
@@ -173,8 +176,9 @@ class ParticipantSocket:
         if self.room is not None and self.room != room:
             await self.leave()
         # A rejoin on this socket keeps the id; a fresh socket resumes one with its secret.
+        # A new id is 48 random bits in hex (12 characters).
         same = self.identity == grant.identity
-        participant = requested or (self.participant if same else None) or uuid.uuid4().hex[:12]
+        participant = requested or (self.participant if same else None) or secrets.token_hex(6)
         self.room, self.participant, self.identity = room, participant, grant.identity
         try:
             joined = await self.router.join(self, room, participant, sdp,

@@ -20,6 +20,7 @@ def ledger_tail(log: deque[LedgerEntry], dropped: int, cursor: int
     return tail, end
 
 
+_NO_MEMBERS: dict[str, ParticipantRecord] = {}  # read only: the members of an empty room
 JOIN_SWEEP_EVERY = 4096  # record_join calls between sweeps of every room's join times
 JOIN_HISTORY_S = 600.0  # join times kept by a sweep; far above any join-rate window
 
@@ -85,13 +86,19 @@ class MemoryStore:
         return self._pop(room, participant)
 
     async def get_participant(self, room: str, participant: str) -> ParticipantRecord | None:
-        return self._by_room.get(room, {}).get(participant)
+        members = self._by_room.get(room)
+        return members.get(participant) if members is not None else None
 
     async def room_participants(self, room: str) -> list[ParticipantRecord]:
-        return list(self._by_room.get(room, {}).values())
+        members = self._by_room.get(room)
+        return list(members.values()) if members is not None else []
 
     async def room_members(self, room: str) -> dict[str, int]:
-        return dict(Counter(r.bridge for r in await self.room_participants(room)))
+        # Called several times per join: a plain count (a Counter costs twice as much here).
+        counts: dict[str, int] = {}
+        for record in self._by_room.get(room, _NO_MEMBERS).values():
+            counts[record.bridge] = counts.get(record.bridge, 0) + 1
+        return counts
 
     async def rooms(self) -> dict[str, dict[str, int]]:
         result: dict[str, Counter[str]] = defaultdict(Counter)
