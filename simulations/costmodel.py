@@ -53,10 +53,16 @@ class CostModel:
     table: CostTable
     # single_load[n] = room_load of a room of n members on one bridge, n = 0..128 (fast path).
     single_load: FloatArray = field(init=False, repr=False, compare=False)
+    # (last_n, cpu per egress stream, cpu per ingress stream, Mbps per stream): the compiled
+    # passes' copy of the table (simulations.kernels.add_room_load).
+    params: FloatArray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         egress, ingress = room_streams(np.arange(129), self.table.last_n)
         object.__setattr__(self, "single_load", self.table.streams_to_load(egress, ingress))
+        t = self.table
+        object.__setattr__(self, "params", np.array(
+            [t.last_n, t.cpu_per_stream_out, t.cpu_per_stream_in, t.mbps_per_stream]))
 
     @classmethod
     def from_scenario(cls, raw: dict[str, Any], base: Path | None = None) -> CostModel:

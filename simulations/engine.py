@@ -20,15 +20,15 @@ Rules:
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
 
-from sfu_balancer.core import PendingLedger, RoutingConfig, fleet_utilization, stress
+from sfu_balancer.core import PendingLedger, RoutingConfig, fleet_utilization
 from sfu_balancer.core.policies import FleetView, Policy
 
+from . import kernels
 from .fleet import DRAINING, FAILED, SERVING, Fleet
 from .joins import place_tick
 from .metrics import Metrics
@@ -69,7 +69,13 @@ class Engine:
         self.split = np.zeros((self.replicas, schedule.slots), dtype=np.bool_)
         self.count = np.zeros((self.replicas, b), dtype=np.int64)  # participants per bridge
         self.true_load = np.zeros((self.replicas, b, 3))
+        # rooms a compiled pass has changed: index among them, -1 = untouched (kernels._touch)
+        self.mark = np.full((self.replicas, schedule.slots), -1, dtype=np.int64)
         self.metrics = Metrics(self.replicas, b)
+        self.stress = np.zeros((self.replicas, b))  # true stress, as of the last sample
+        self.rowstat = np.zeros((self.replicas, 5))  # kernels.sample's per-row series figures
+        # kernels.gather_joins' scratch: latest join index per (group row, slot), -1 = none
+        self.last_join = np.full(self.seeds * schedule.slots, -1, dtype=np.int64)
         self.groups: list[Group] = []
         empty = np.zeros(0, dtype=np.int64)
         for g, name in enumerate(self.policies):
@@ -82,6 +88,7 @@ class Engine:
                 np.random.default_rng([seed, g]), np.full((self.seeds, b), -np.inf),
                 (empty, empty, empty), stateless=type(policy).reset is Policy.reset))
         self.thresholds = self.groups[0].config.thresholds
+        self.limit = self.fleet.capacity * self.thresholds.as_array()  # core's stress denominator
         self.events = list(scenario.events)
         self.series_every = max(1, int(schedule.ticks // 2000))
         self._rate: tuple[np.ndarray, np.ndarray] | None = None
@@ -94,7 +101,7 @@ class Engine:
         """The group's FleetView; ``take`` keeps only those group-local rows (rows never
         interact in core, so a stateless policy gives the same answer on a subset)."""
         load, at = seen
-        available, open_new = self.fleet.views(at)
+        available, open_new, age = self.fleet.views(at, now)
         rows: slice | np.ndarray = g.rows if take is None else g.rows.start + take
         pend = g.ledger.pending() if pending is None else pending
         rec = g.ledger.recent_counts(now) if recent is None else recent
@@ -102,17 +109,9 @@ class Engine:
             pend, rec = pend[take], rec[take]
         return FleetView(
             load=load[rows], pending=pend, capacity=self.fleet.capacity,
-            report_age=np.maximum(now - at[rows], 0.0), available=available[rows],
+            report_age=age[rows], available=available[rows],
             open_for_new=open_new[rows], region=self.fleet.region, recent_placements=rec,
             thresholds=g.config.thresholds, report_interval_s=self.fleet.interval)
-
-    def room_delta(self, rows: np.ndarray, slots: np.ndarray,
-                   change: Callable[[], None]) -> None:
-        """Apply ``change`` to rooms (rows, slots) (unique pairs) and update the true load."""
-        before = self.costs.room_load(self.members[rows, slots])
-        change()
-        after = self.costs.room_load(self.members[rows, slots])
-        np.add.at(self.true_load, rows, after - before)
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self, progress: bool | None = None) -> Metrics:
@@ -144,12 +143,11 @@ class Engine:
         for g_index, g in enumerate(self.groups):
             place_tick(self, g, g_index, now, seen, joins)
         self.leave(sched.leaves.tick(k))
-        np.maximum(self.true_load, 0.0, out=self.true_load)  # float drift of +/- updates
-        true_stress = stress(self.true_load, fleet.capacity, self.thresholds)
-        if now > sim.warmup_s:
-            self.metrics.sample(true_stress, fleet.live, fleet.up, self.count, sched.tick_s)
-            if k % self.series_every == 0:
-                self.record(now, true_stress, seen)
+        measure = now > sim.warmup_s
+        self.metrics.sample(self.true_load, self.limit, fleet.state, self.count, sched.tick_s,
+                            measure, self.stress, self.rowstat)
+        if measure and k % self.series_every == 0:
+            self.record(now, seen)
         draining = fleet.state == DRAINING
         if draining.any():
             due = draining & (fleet.drain_deadline <= now) & (self.count > 0)
@@ -176,41 +174,27 @@ class Engine:
         leaves = self.schedule.leaves
         if chunk.stop == chunk.start:
             return
-        seed, slot, member = leaves.seed[chunk], leaves.slot[chunk], leaves.member[chunk]
-        groups = len(self.groups)
-        rows = (seed[None, :] + self.seeds * np.arange(groups)[:, None]).ravel()
-        slot, member = np.tile(slot, groups), np.tile(member, groups)
-        bridge = self.where[rows, slot, member].astype(np.int64)
-        ok = bridge >= 0
-        rows, slot, member, bridge = rows[ok], slot[ok], member[ok], bridge[ok]
-        if rows.size == 0:
-            return
-        key = np.unique(rows.astype(np.int64) * self.schedule.slots + slot)
-        u_rows, u_slots = key // self.schedule.slots, key % self.schedule.slots
+        kernels.leave_tick(leaves.seed, leaves.slot, leaves.member, chunk.start, chunk.stop,
+                           len(self.groups), self.seeds, self.where, self.members, self.count,
+                           self.true_load, self.costs.params, self.mark)
 
-        def change() -> None:
-            np.add.at(self.members, (rows, slot, bridge), -1)
-        self.room_delta(u_rows, u_slots, change)
-        np.add.at(self.count, (rows, bridge), -1)
-        self.where[rows, slot, member] = -1
-
-    def record(self, now: float, true_stress: np.ndarray,
-               seen: tuple[np.ndarray, np.ndarray]) -> None:
-        live = self.fleet.live
-        shown = np.where(live, true_stress, 0.0)
+    def record(self, now: float, seen: tuple[np.ndarray, np.ndarray]) -> None:
+        """One series sample from the figures of the tick's ``metrics.sample``."""
         util = np.concatenate([fleet_utilization(self.view(g, now, seen)) for g in self.groups])
         self.metrics.series_t.append(now)
-        self.metrics.series.append(np.stack([
-            self.count.sum(axis=1).astype(np.float64),
-            self.fleet.up.sum(axis=1).astype(np.float64),
-            shown.max(axis=1), shown.sum(axis=1) / np.maximum(live.sum(axis=1), 1),
-            ((true_stress >= 1.0) & live).sum(axis=1).astype(np.float64),
-            self.metrics.rejected.astype(np.float64), util], axis=1))
+        self.metrics.series.append(np.concatenate(
+            [self.rowstat, self.metrics.rejected.astype(np.float64)[:, None], util[:, None]],
+            axis=1))
         # Per-bridge true stress of seed 0 of each policy (NaN = not live), for the plot.
-        self.metrics.bridge_series.append(np.where(live, true_stress, np.nan)[::self.seeds])
+        state = self.fleet.state[::self.seeds]
+        live = (state == SERVING) | (state == DRAINING)
+        self.metrics.bridge_series.append(np.where(live, self.stress[::self.seeds], np.nan))
 
     # -- join-rate cap state: joins per (room, bridge) in this and the previous minute --------
-    def _roll(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+    def rates(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """(this minute's, last minute's) joins per (row, slot, bridge); a room's recent joins
+        are their sum (one to two minutes: a slight over-count, which only makes the cap
+        stricter)."""
         bucket = int(now // 60.0)
         if self._rate is None or bucket != self._rate_bucket:
             shape = self.members.shape
@@ -219,14 +203,3 @@ class Engine:
                     else np.zeros(shape, dtype=np.int16))
             self._rate, self._rate_bucket = (cur, prev), bucket
         return self._rate
-
-    def room_rate(self, rows: np.ndarray, slots: np.ndarray, now: float) -> np.ndarray:
-        """Joins of each room to each bridge in the last one to two minutes (a slight
-        over-count, which only makes the cap stricter)."""
-        cur, prev = self._roll(now)
-        result: np.ndarray = cur[rows, slots].astype(np.int64) + prev[rows, slots]
-        return result
-
-    def note_rate(self, rows: np.ndarray, slots: np.ndarray, bridges: np.ndarray,
-                  now: float) -> None:
-        np.add.at(self._roll(now)[0], (rows, slots, bridges), 1)

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
+from .lifecycle import DRAINING, FAILED, OFF, PROVISIONING, SERVING
 from .scenario import Scenario
 
-OFF, PROVISIONING, SERVING, DRAINING, FAILED = 0, 1, 2, 3, 4
+__all__ = ["DRAINING", "FAILED", "OFF", "PROVISIONING", "SERVING", "Fleet"]
+_NO_NOISE = np.zeros((0, 3))
 
 
 class Fleet:
@@ -54,6 +57,9 @@ class Fleet:
         self.measured_at = np.where(self.state == SERVING, 0.0, -np.inf)
         self.delay_ticks = round(scenario.stats.delay_s / scenario.sim.tick_s)
         self._history: list[tuple[np.ndarray, np.ndarray]] = []
+        self._available = np.zeros((replicas, width), dtype=np.bool_)
+        self._open = np.zeros((replicas, width), dtype=np.bool_)
+        self._age = np.zeros((replicas, width))
 
     @property
     def up(self) -> np.ndarray:
@@ -68,20 +74,12 @@ class Fleet:
 
     def report(self, now: float, true_load: np.ndarray, rng: np.random.Generator
                ) -> tuple[np.ndarray, np.ndarray]:
-        """Bridges due measure their true load; returns what the balancer sees (load, at)."""
-        due = (now >= self.next_due) & self.live
-        if due.any():
-            measured = true_load[due]
-            if self.noise > 0:
-                measured = measured * np.maximum(
-                    1.0 + self.noise * rng.standard_normal(measured.shape), 0.0)
-            self.reported[due] = measured
-            self.measured_at[due] = now
-        late = now >= self.next_due
-        self.next_due = np.where(
-            late, self.next_due + self.interval * (np.floor((now - self.next_due)
-                                                             / self.interval) + 1.0),
-            self.next_due)
+        """Bridges due measure their true load; returns what the balancer sees (load, at).
+        Noise: one (due, 3) standard-normal draw per tick, due bridges in row-major order."""
+        due = kernels.due_reports(now, self.next_due, self.state)
+        z = rng.standard_normal((due, 3)) if due and self.noise > 0 else _NO_NOISE
+        kernels.report(now, self.next_due, self.state, self.interval, true_load, self.noise, z,
+                       self.reported, self.measured_at)
         if self.delay_ticks == 0:
             return self.reported, self.measured_at
         self._history.append((self.reported.copy(), self.measured_at.copy()))
@@ -89,11 +87,12 @@ class Fleet:
             self._history.pop(0)
         return self._history[0]
 
-    def views(self, seen_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(available, open_for_new): live bridges the balancer has a report from."""
-        reported = np.isfinite(seen_at)
-        available = self.live & reported
-        return available, available & (self.state == SERVING)
+    def views(self, seen_at: np.ndarray, now: float
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(available, open_for_new, report_age) (R, B): live bridges the balancer has a report
+        from. The arrays are the fleet's buffers, rewritten by the next call."""
+        kernels.views(self.state, seen_at, now, self._available, self._open, self._age)
+        return self._available, self._open, self._age
 
     def bring_up(self, now: float) -> None:
         ready = (self.state == PROVISIONING) & (self.ready_at <= now)

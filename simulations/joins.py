@@ -20,73 +20,49 @@ from sfu_balancer.core import JoinSequence, place_sequence
 from sfu_balancer.core.admission import TIER_INDEX
 from sfu_balancer.core.model import REASON_INDEX, Reason, Tier
 
+from . import kernels
+
 if TYPE_CHECKING:
     from .engine import Engine, Group
 
 STANDARD = TIER_INDEX[Tier.STANDARD]
-CAPACITY = REASON_INDEX[Reason.CAPACITY]
 NEW_ROOM = REASON_INDEX[Reason.NEW_ROOM]
 IS_SPLIT = np.zeros(len(REASON_INDEX), dtype=np.bool_)
 IS_SPLIT[[REASON_INDEX[r] for r in (Reason.SPLIT_OVERLOAD, Reason.SPLIT_CAP,
                                     Reason.SPLIT_JOIN_RATE)]] = True
 
 
+_NO_RATE = np.zeros((1, 1, 1), dtype=np.int16)  # stands for the rate arrays when uncapped
+
+
 def place_tick(e: Engine, g: Group, g_index: int, now: float,
                seen: tuple[np.ndarray, np.ndarray], chunk: slice) -> None:
+    """Admit and place the group's re-joins and the joins ``chunk`` in one core call."""
     joins = e.schedule.joins
     x_rows, x_slots, x_members = g.extra
-    if chunk.stop == chunk.start and x_rows.size == 0:
+    count = x_rows.size + chunk.stop - chunk.start
+    if count == 0:
         return
     empty = np.zeros(0, dtype=np.int64)
     g.extra = (empty, empty, empty)
-    rows = np.concatenate([x_rows, joins.seed[chunk].astype(np.int64)])
-    slots = np.concatenate([x_slots, joins.slot[chunk].astype(np.int64)])
-    members = np.concatenate([x_members, joins.member[chunk].astype(np.int64)])
-    rejoin = np.zeros(rows.size, dtype=np.bool_)
-    rejoin[:x_rows.size] = True
-    _place(e, g, now, seen, rows, slots, members, rejoin)
-
-
-def _place(e: Engine, g: Group, now: float, seen: tuple[np.ndarray, np.ndarray],
-           rows: np.ndarray, slots: np.ndarray, members: np.ndarray,
-           rejoin: np.ndarray) -> None:
-    """Admit and place every join of the tick (group-local ``rows``) in one core call."""
-    grows = g.rows.start + rows
-    view = e.view(g, now, seen)
-    room = e.members[grows, slots].astype(np.int64)
-    recent_joins = (e.room_rate(grows, slots, now) if g.config.join_rate_per_min
-                    else np.zeros_like(room))
-    seq = JoinSequence(rows=rows, room_members=room, room_recent_joins=recent_joins,
-                       prev=JoinSequence.link(rows * e.schedule.slots + slots),
-                       region=np.full(rows.size, -1, dtype=np.int64),
-                       tiers=np.full(rows.size, STANDARD, dtype=np.int64))
-    out = place_sequence(view, seq, g.policy, g.config, e.costs.table, g.rng)
-    bridge, reason = out.bridge, out.reason
-    np.add.at(e.metrics.reasons, (grows, reason), 1)
-    np.add.at(e.metrics.joins, grows[~rejoin], 1)  # re-joins are counted when queued
-    placed = bridge >= 0
-    np.add.at(e.metrics.rejected, grows[~placed], 1)
-    if not placed.any():
-        return
-    pr, gr, ps, pm, pb = rows[placed], grows[placed], slots[placed], members[placed], \
-        bridge[placed]
-    g.ledger.add(pr, pb, out.cost[placed], now)
-    pr_reason = reason[placed]
-    fresh = pr_reason == NEW_ROOM  # a room's first join comes before any split of it
-    e.split[gr[fresh], ps[fresh]] = False
-    split = IS_SPLIT[pr_reason]
-    if split.any():
-        key = np.unique(gr[split] * e.schedule.slots + ps[split])
-        k_rows, k_slots = key // e.schedule.slots, key % e.schedule.slots
-        first = ~e.split[k_rows, k_slots]
-        e.split[k_rows, k_slots] = True
-        np.add.at(e.metrics.splits, k_rows[first], 1)
-    key = np.unique(gr * e.schedule.slots + ps)
-
-    def change() -> None:
-        np.add.at(e.members, (gr, ps, pb), 1)
-    e.room_delta(key // e.schedule.slots, key % e.schedule.slots, change)
-    np.add.at(e.count, (gr, pb), 1)
-    e.where[gr, ps, pm] = pb
-    if g.config.join_rate_per_min:
-        e.note_rate(gr, ps, pb, now)
+    bridges = e.fleet.width
+    rows, slots, members = (np.empty(count, np.int64) for _ in range(3))
+    rejoin = np.empty(count, np.bool_)
+    room, recent_joins = np.empty((count, bridges), np.int64), np.empty((count, bridges),
+                                                                       np.int64)
+    prev = np.empty(count, np.int64)
+    use_rate = bool(g.config.join_rate_per_min)
+    cur, old = e.rates(now) if use_rate else (_NO_RATE, _NO_RATE)
+    kernels.gather_joins(x_rows, x_slots, x_members, joins.seed, joins.slot, joins.member,
+                         chunk.start, g.rows.start, e.members, cur, old, use_rate, e.last_join,
+                         rows, slots, members, rejoin, room, recent_joins, prev)
+    seq = JoinSequence(rows=rows, room_members=room, room_recent_joins=recent_joins, prev=prev,
+                       region=np.full(count, -1, dtype=np.int64),
+                       tiers=np.full(count, STANDARD, dtype=np.int64))
+    out = place_sequence(e.view(g, now, seen), seq, g.policy, g.config, e.costs.table, g.rng)
+    m = e.metrics
+    kernels.apply_joins(g.rows.start, rows, slots, members, rejoin, out.bridge, out.reason,
+                        NEW_ROOM, IS_SPLIT, e.members, e.where, e.count, e.true_load, e.split,
+                        e.costs.params, e.mark, m.reasons, m.joins, m.rejected, m.splits,
+                        use_rate, cur)
+    g.ledger.add(rows, out.bridge, out.cost, now)  # the ledger skips refused joins (-1)

@@ -18,6 +18,8 @@ import numpy as np
 
 from sfu_balancer.core.model import REASON_CODES
 
+from . import kernels
+
 BIN = 0.005
 BINS = 1000  # 0 .. 5.0, plus an overflow bin
 SUMMARY_COLUMNS = (
@@ -65,24 +67,17 @@ class Metrics:
         self.hist = np.zeros((r, BINS + 1), dtype=np.int64)
         self.reasons = np.zeros((r, len(REASON_CODES)), dtype=np.int64)
 
-    def sample(self, stress: np.ndarray, live: np.ndarray, up: np.ndarray,
-               participants: np.ndarray, dt: float) -> None:
-        """One tick of true stress (R, B) for live bridges; ``up`` counts bridge-hours."""
-        self.measured_s += dt
-        hot = (stress >= 1.0) & live
-        self.overload_s += hot.sum(axis=1) * dt
-        masked = np.where(live, stress, 0.0)
-        self.peak = np.maximum(self.peak, masked.max(axis=1, initial=0.0))
-        self.stress_sum += masked.sum(axis=1)
-        self.stress_samples += live.sum(axis=1)
-        bins = np.minimum((stress / BIN).astype(np.int64), BINS)
-        rows = np.broadcast_to(np.arange(self.replicas)[:, None], stress.shape)
-        flat = (rows * (BINS + 1) + bins)[live]
-        self.hist += np.bincount(flat, minlength=self.hist.size).reshape(self.hist.shape)
-        count_up = up.sum(axis=1)
-        self.bridge_s += count_up * dt
-        self.max_up = np.maximum(self.max_up, count_up)
-        self.participant_s += participants.sum(axis=1) * dt
+    def sample(self, true_load: np.ndarray, limit: np.ndarray, state: np.ndarray,
+               participants: np.ndarray, dt: float, measure: bool, stress: np.ndarray,
+               rowstat: np.ndarray) -> None:
+        """One tick: clamps ``true_load`` (R, B, 3) at 0 and writes its stress into ``stress``
+        and the series figures into ``rowstat`` (kernels.sample); with ``measure`` (after
+        warmup) accumulates live bridges' stress and bridge-hours over ``dt``."""
+        if measure:
+            self.measured_s += dt
+        kernels.sample(true_load, limit, state, participants, dt, measure, BIN, stress, rowstat,
+                       self.overload_s, self.peak, self.stress_sum, self.stress_samples,
+                       self.hist, self.bridge_s, self.max_up, self.participant_s)
 
     def p99(self) -> np.ndarray:
         cum = np.cumsum(self.hist, axis=1)

@@ -22,6 +22,7 @@ from sfu_balancer.core import RoomPortion, plan_drain, plan_rebalance
 from sfu_balancer.core.load import room_streams
 from sfu_balancer.core.policies import FleetView
 
+from . import kernels
 from .fleet import DRAINING
 
 if TYPE_CHECKING:
@@ -29,11 +30,7 @@ if TYPE_CHECKING:
 
 
 def apply_failure(e: Engine, bridge: int) -> None:
-    rows, slots = np.nonzero(e.members[:, :, bridge] > 0)
-
-    def change() -> None:
-        e.members[rows, slots, bridge] = 0
-    e.room_delta(rows, slots, change)
+    kernels.fail_bridge(e.members, bridge, e.costs.params, e.true_load)
     e.true_load[:, bridge] = 0.0
     e.count[:, bridge] = 0
     sr, ss, sm = np.nonzero(e.where == bridge)
@@ -95,13 +92,7 @@ def migrate(e: Engine, now: float, seen: tuple[np.ndarray, np.ndarray], drain: b
 
 def _apply_move(e: Engine, g: Group, r: int, slot: int, src: int, dst: int, now: float) -> None:
     gr = g.rows.start + r
-    n = int(e.members[gr, slot, src])
-    rows, slots = np.array([gr]), np.array([slot])
-
-    def change() -> None:
-        e.members[gr, slot, dst] += n
-        e.members[gr, slot, src] = 0
-    e.room_delta(rows, slots, change)
+    n = int(kernels.move_portion(e.members, gr, slot, src, dst, e.costs.params, e.true_load))
     sessions = e.where[gr, slot]
     sessions[sessions == src] = dst
     e.count[gr, src] -= n

@@ -1,0 +1,303 @@
+"""Compiled per-tick passes of the engine over every replica at once (numba, nopython).
+
+Each pass touches only what a tick changes: the tick's join and leave events (O(events)) or
+one fused sweep of the (R, B) fleet (O(R·B)), writing into the engine's arrays in place. They
+carry no routing rule: placement stays core's (``place_sequence``), and these passes only
+gather its inputs and apply its outputs, keep the room state and the true load, and sample.
+
+Invariants (the engine's, see engine.py):
+- ``members[r, slot, b]`` counts a room's members per bridge, ``count[r, b]`` the participants
+  per bridge (= members summed over slots), ``where[r, slot, member]`` each session's bridge
+  (-1 = not connected).
+- ``true_load[r]`` = sum over rooms of ``costmodel.room_load``: each pass adds, per room it
+  changed, the room's load after minus before, summed in the numpy form's order, so the floats
+  (drift included; the sample clamps it at 0) are those of the numpy engine.
+- ``cp`` = (last_n, cpu per egress stream, cpu per ingress stream, Mbps per stream), from
+  core's ``CostTable`` (``CostModel.params``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sfu_balancer.core._jit import jit
+
+from .lifecycle import DRAINING, PROVISIONING, SERVING
+
+
+@jit
+def room_load(room: Any, cp: Any, out: Any) -> None:
+    """``out`` (B, 3) = true load of one room with ``room`` (B,) members per bridge:
+    ``CostModel.room_load``, the same float operations in the same order (relay streams once
+    the room spans k > 1 bridges; stream counts are exact integers in float)."""
+    total = 0.0
+    k = 0
+    for b in range(room.shape[0]):
+        total += room[b]
+        k += room[b] > 0
+    last_n = cp[0]
+    for b in range(room.shape[0]):
+        n = float(room[b])
+        if k > 1 and n > 0:
+            egress = n * min(total - 1.0, last_n) + n * (k - 1.0)
+            ingress = n + min(total - n, last_n)
+        else:
+            egress = n * min(max(n - 1.0, 0.0), last_n)
+            ingress = n
+        out[b, 0] = egress * cp[1] + ingress * cp[2]
+        out[b, 1] = egress * cp[3]
+        out[b, 2] = ingress * cp[3]
+
+
+@jit
+def _touch(members: Any, r: int, s: int, mark: Any, keys: Any, saved: Any, n: int) -> int:
+    """Remember room (r, s) as it is before its first change in this pass; returns the new
+    number of rooms remembered."""
+    if mark[r, s] >= 0:
+        return n
+    mark[r, s] = n
+    keys[n] = r * members.shape[1] + s
+    saved[n, :] = members[r, s, :]
+    return n + 1
+
+
+@jit
+def _settle_rooms(members: Any, mark: Any, keys: Any, saved: Any, n: int, cp: Any,
+                  true_load: Any) -> None:
+    """Add each remembered room's load change (after minus before) to its row's true load,
+    rooms in ascending (row, slot) order: the order, hence the floats, of the numpy form
+    (``np.add.at`` over ``np.unique`` keys). Keys arrive nearly sorted (events are sorted by
+    seed), so an insertion sort is linear here. Clears ``mark``."""
+    order = np.arange(n)
+    for i in range(1, n):
+        t = order[i]
+        j = i - 1
+        while j >= 0 and keys[order[j]] > keys[t]:
+            order[j + 1] = order[j]
+            j -= 1
+        order[j + 1] = t
+    before = np.empty((members.shape[2], 3))
+    after = np.empty((members.shape[2], 3))
+    slots = members.shape[1]
+    for i in range(n):
+        t = order[i]
+        r, s = keys[t] // slots, keys[t] % slots
+        room_load(saved[t], cp, before)
+        room_load(members[r, s], cp, after)
+        for b in range(before.shape[0]):
+            for k in range(3):
+                true_load[r, b, k] += after[b, k] - before[b, k]
+        mark[r, s] = -1
+
+
+@jit
+def fail_bridge(members: Any, gone: int, cp: Any, true_load: Any) -> None:
+    """Every room loses its members on bridge ``gone`` (its other bridges lose the relay);
+    rooms in row-major order, as the numpy form."""
+    before = np.empty((members.shape[2], 3))
+    after = np.empty((members.shape[2], 3))
+    for r in range(members.shape[0]):
+        for s in range(members.shape[1]):
+            if members[r, s, gone] > 0:
+                room_load(members[r, s], cp, before)
+                members[r, s, gone] = 0
+                room_load(members[r, s], cp, after)
+                for b in range(before.shape[0]):
+                    for k in range(3):
+                        true_load[r, b, k] += after[b, k] - before[b, k]
+
+
+@jit
+def move_portion(members: Any, r: int, s: int, src: int, dst: int, cp: Any,
+                 true_load: Any) -> int:
+    """Room ``s`` of row ``r`` moves its members on ``src`` to ``dst``; returns how many."""
+    before = np.empty((members.shape[2], 3))
+    after = np.empty((members.shape[2], 3))
+    room = members[r, s]
+    n = room[src]
+    room_load(room, cp, before)
+    room[dst] += n
+    room[src] = 0
+    room_load(room, cp, after)
+    for b in range(before.shape[0]):
+        for k in range(3):
+            true_load[r, b, k] += after[b, k] - before[b, k]
+    return n
+
+
+@jit
+def leave_tick(seed: Any, slot: Any, member: Any, lo: int, hi: int, groups: int, seeds: int,
+               where: Any, members: Any, count: Any, true_load: Any, cp: Any,
+               mark: Any) -> None:
+    """Leaves ``lo:hi`` of the schedule, in every policy group; a session never connected
+    (refused, or lost to a failure and not yet re-placed) has nothing to leave."""
+    size = groups * (hi - lo)
+    keys = np.empty(size, np.int64)
+    saved = np.empty((size, members.shape[2]), members.dtype)
+    n = 0
+    for g in range(groups):
+        for i in range(lo, hi):
+            r, s, m = seed[i] + g * seeds, slot[i], member[i]
+            b = where[r, s, m]
+            if b < 0:
+                continue
+            n = _touch(members, r, s, mark, keys, saved, n)
+            members[r, s, b] -= 1
+            count[r, b] -= 1
+            where[r, s, m] = -1
+    _settle_rooms(members, mark, keys, saved, n, cp, true_load)
+
+
+@jit
+def gather_joins(x_rows: Any, x_slots: Any, x_members: Any, seed: Any, slot: Any, member: Any,
+                 lo: int, row0: int, members: Any, rate_cur: Any, rate_prev: Any,
+                 use_rate: bool, last: Any, rows: Any, slots: Any, mems: Any, rejoin: Any,
+                 room: Any, rates: Any, prev: Any) -> None:
+    """Core's ``JoinSequence`` inputs for one group: re-joins first, then joins ``lo:`` (as
+    many as ``rows`` holds after the re-joins). ``prev`` = the latest earlier join of the same
+    (row, slot) (``JoinSequence.link``), found with ``last`` (seeds·slots, all -1 on entry
+    and on return)."""
+    extra = x_rows.shape[0]
+    n_slots = members.shape[1]
+    for j in range(rows.shape[0]):
+        if j < extra:
+            r, s, m = x_rows[j], x_slots[j], x_members[j]
+        else:
+            i = lo + j - extra
+            r, s, m = seed[i], slot[i], member[i]
+        rows[j], slots[j], mems[j], rejoin[j] = r, s, m, j < extra
+        gr = row0 + r
+        for b in range(members.shape[2]):
+            room[j, b] = members[gr, s, b]
+            rates[j, b] = rate_cur[gr, s, b] + rate_prev[gr, s, b] if use_rate else 0
+        key = r * n_slots + s
+        prev[j] = last[key]
+        last[key] = j
+    for j in range(rows.shape[0]):
+        last[rows[j] * n_slots + slots[j]] = -1
+
+
+@jit
+def apply_joins(row0: Any, rows: Any, slots: Any, mems: Any, rejoin: Any, bridge: Any,
+                reason: Any, new_room: int, is_split: Any, members: Any, where: Any,
+                count: Any, true_load: Any, split: Any, cp: Any, mark: Any,
+                reasons_m: Any, joins_m: Any, rejected_m: Any, splits_m: Any,
+                use_rate: bool, rate_cur: Any) -> None:
+    """Apply core's placements of one group's tick, in join order. A room's first join
+    (``new_room``) clears its split flag; its first split join counts one split conference.
+    Re-joins are counted in ``joins_m`` when queued, not here."""
+    keys = np.empty(rows.shape[0], np.int64)
+    saved = np.empty((rows.shape[0], members.shape[2]), members.dtype)
+    n = 0
+    for j in range(rows.shape[0]):
+        gr = row0 + rows[j]
+        why = reason[j]
+        reasons_m[gr, why] += 1
+        if not rejoin[j]:
+            joins_m[gr] += 1
+        b = bridge[j]
+        if b < 0:
+            rejected_m[gr] += 1
+            continue
+        s = slots[j]
+        if why == new_room:
+            split[gr, s] = False
+        if is_split[why] and not split[gr, s]:
+            split[gr, s] = True
+            splits_m[gr] += 1
+        n = _touch(members, gr, s, mark, keys, saved, n)
+        members[gr, s, b] += 1
+        count[gr, b] += 1
+        where[gr, s, mems[j]] = b
+        if use_rate:
+            rate_cur[gr, s, b] += 1
+    _settle_rooms(members, mark, keys, saved, n, cp, true_load)
+
+
+@jit
+def due_reports(now: float, next_due: Any, state: Any) -> int:
+    """Live bridges whose report is due at ``now`` (they draw noise, in row-major order)."""
+    n = 0
+    for r in range(state.shape[0]):
+        for b in range(state.shape[1]):
+            live = SERVING <= state[r, b] <= DRAINING
+            n += live and now >= next_due[r, b]
+    return n
+
+
+@jit
+def report(now: float, next_due: Any, state: Any, interval: float, true_load: Any,
+           noise: float, z: Any, reported: Any, measured_at: Any) -> None:
+    """Due live bridges measure their true load × max(1 + noise·z, 0) (``z`` row i for the
+    i-th due bridge in row-major order); every late phase moves past ``now``."""
+    i = 0
+    for r in range(state.shape[0]):
+        for b in range(state.shape[1]):
+            if not now >= next_due[r, b]:
+                continue
+            if SERVING <= state[r, b] <= DRAINING:
+                for k in range(3):
+                    m = true_load[r, b, k]
+                    if noise > 0:
+                        m = m * max(1.0 + noise * z[i, k], 0.0)
+                    reported[r, b, k] = m
+                measured_at[r, b] = now
+                i += 1
+            next_due[r, b] += interval * (np.floor((now - next_due[r, b]) / interval) + 1.0)
+
+
+@jit
+def views(state: Any, seen_at: Any, now: float, available: Any, open_new: Any,
+          age: Any) -> None:
+    """The fleet view's masks and report ages: live bridges with a report are available,
+    serving ones among them open for new rooms (fleet.py)."""
+    for r in range(state.shape[0]):
+        for b in range(state.shape[1]):
+            live = SERVING <= state[r, b] <= DRAINING
+            available[r, b] = live and np.isfinite(seen_at[r, b])
+            open_new[r, b] = available[r, b] and state[r, b] == SERVING
+            age[r, b] = max(now - seen_at[r, b], 0.0)
+
+
+@jit
+def sample(true_load: Any, limit: Any, state: Any, count: Any, dt: float, measure: bool,
+           bin_width: float, stress: Any, rowstat: Any, overload_s: Any, peak: Any,
+           stress_sum: Any, stress_samples: Any, hist: Any, bridge_s: Any, max_up: Any,
+           participant_s: Any) -> None:
+    """One sweep per tick: clamp the true load at 0 (float drift of +/- updates), its stress
+    (core's definition, max of load / limit) into ``stress``, the per-row series figures into
+    ``rowstat`` (participants, bridges up, max and mean live stress, overloaded), and with
+    ``measure`` the metrics accumulators (metrics.py states what each one means)."""
+    bins = hist.shape[1] - 1
+    for r in range(state.shape[0]):
+        hot = live_n = up_n = people = 0
+        top = 0.0
+        total = 0.0
+        for b in range(state.shape[1]):
+            for k in range(3):
+                true_load[r, b, k] = max(true_load[r, b, k], 0.0)
+            s = max(true_load[r, b, 0] / limit[b, 0], max(true_load[r, b, 1] / limit[b, 1],
+                                                          true_load[r, b, 2] / limit[b, 2]))
+            stress[r, b] = s
+            people += count[r, b]
+            st = state[r, b]
+            up_n += PROVISIONING <= st <= DRAINING
+            if SERVING <= st <= DRAINING:
+                live_n += 1
+                hot += s >= 1.0
+                top = max(top, s)
+                total += s
+                if measure:
+                    hist[r, min(int(s / bin_width), bins)] += 1
+        rowstat[r, 0], rowstat[r, 1], rowstat[r, 2] = people, up_n, top
+        rowstat[r, 3], rowstat[r, 4] = total / max(live_n, 1), hot
+        if measure:
+            overload_s[r] += hot * dt
+            peak[r] = max(peak[r], top)
+            stress_sum[r] += total
+            stress_samples[r] += live_n
+            bridge_s[r] += up_n * dt
+            max_up[r] = max(max_up[r], up_n)
+            participant_s[r] += people * dt
