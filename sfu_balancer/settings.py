@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(64 * 1024, ge=1024)  # largest /ws message (and HTTP body)
     # "auto" = uvloop when installed (it is a dependency), else asyncio with a notice
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    # Garbage collector (service/gc_tuning.py): freeze the start-up heap out of its walks, and
+    # collect the young generation every this many allocations (0 = Python's default, 700).
+    gc_freeze: bool = True
+    gc_young_threshold: int = Field(50_000, ge=0)
     routing: dict[str, Any] = Field(default_factory=dict)
     costs: dict[str, Any] = Field(default_factory=dict)
     redis: RedisSettings = Field(default_factory=RedisSettings)

@@ -22,6 +22,7 @@ from .bridge_link import BridgeLink, read_hello
 from .decision_log import DecisionLog
 from .discovery import add_discovery_routes
 from .fleet import Fleet
+from .gc_tuning import tune
 from .guard import Guard
 from .keys import GUARD, ROUTER, SOCKETS
 from .metrics import Metrics
@@ -126,7 +127,9 @@ def create_app(settings: Settings, store: StateStore | None = None) -> web.Appli
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_periodic(router))
+        restore_gc = tune(settings)  # started: what is alive now lives as long as the app
         yield
+        restore_gc()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
