@@ -36,13 +36,29 @@ def uniforms(rng: np.random.Generator, joins: int, draws: int) -> np.ndarray:
 
 
 @jit
+def limits(capacity: Any, thresholds: Any) -> tuple[Any, Any]:
+    """(B, 3) capacity × threshold (stress 1) and its inverse (stress = max(load × inverse)).
+
+    Explicit loops over contiguous memory: numba's broadcast ``capacity * thresholds`` and a
+    nested division loop cost ~13 µs at 1,000 bridges, more than a whole live decision should."""
+    bridges = capacity.shape[0]
+    limit = np.empty((bridges, 3))
+    t0, t1, t2 = thresholds[0], thresholds[1], thresholds[2]
+    for b in range(bridges):
+        limit[b, 0] = capacity[b, 0] * t0
+        limit[b, 1] = capacity[b, 1] * t1
+        limit[b, 2] = capacity[b, 2] * t2
+    flat = limit.ravel()
+    inverse = np.empty(bridges * 3)
+    for i in range(bridges * 3):
+        inverse[i] = 1.0 / flat[i]
+    return limit, inverse.reshape((bridges, 3))
+
+
+@jit
 def inverse_limit(capacity: Any, thresholds: Any) -> Any:
     """(B, 3) 1 / (capacity × threshold): stress = max(load × inverse_limit)."""
-    out = np.empty_like(capacity)
-    for b in range(capacity.shape[0]):
-        for k in range(3):
-            out[b, k] = 1.0 / (capacity[b, k] * thresholds[k])
-    return out
+    return limits(capacity, thresholds)[1]
 
 
 @jit
@@ -93,9 +109,15 @@ def sample(mask: Any, d: int, u: Any, start: int) -> Any:
 
 @jit
 def prefer_region(mask: Any, region: Any, wanted: int) -> Any:
-    """``mask`` narrowed to bridges of region ``wanted`` when that leaves any bridge."""
-    narrowed = mask & (region == wanted)
-    if narrowed.any():
+    """``mask`` narrowed to bridges of region ``wanted`` when that leaves any bridge (a copy
+    either way)."""
+    narrowed = np.zeros(mask.shape[0], dtype=np.bool_)
+    found = False
+    for b in range(mask.shape[0]):
+        if mask[b] and region[b] == wanted:
+            narrowed[b] = True
+            found = True
+    if found:
         return narrowed
     return mask.copy()
 

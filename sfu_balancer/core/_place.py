@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._jit import U_FALLBACK, U_STICKY, inverse_limit, jit, pick_min, stress3
+from ._jit import U_FALLBACK, U_STICKY, jit, limits, pick_min, stress3
 from .model import REASON_INDEX, Reason
 from .policies.kernels import BALANCED, EXTERNAL, GIVEN, choose_row
 
@@ -34,7 +34,7 @@ C_MAX_PER_BRIDGE, C_JOIN_RATE, C_SPLITS, C_LAST_N, C_CPU_OUT, C_CPU_IN, C_MBPS =
 @jit
 def utilization_rows(load: Any, pend: Any, capacity: Any, thr: Any, avail: Any) -> Any:
     """(R,) fleet utilization of every row."""
-    limit = capacity * thr
+    limit = limits(capacity, thr)[0]
     out = np.empty(load.shape[0])
     for r in range(load.shape[0]):
         out[r] = utilization(load[r], pend[r], limit, avail[r])
@@ -43,17 +43,21 @@ def utilization_rows(load: Any, pend: Any, capacity: Any, thr: Any, avail: Any) 
 
 @jit
 def utilization(load: Any, pend: Any, limit: Any, avail: Any) -> float:
-    """admission.fleet_utilization for one row."""
+    """admission.fleet_utilization for one row (one pass; each resource's sums keep the
+    bridge order, so the result is the same as resource by resource)."""
+    used0 = used1 = used2 = room0 = room1 = room2 = 0.0
+    for b in range(load.shape[0]):
+        if avail[b]:
+            used0 += min(load[b, 0] + pend[b, 0], limit[b, 0])
+            used1 += min(load[b, 1] + pend[b, 1], limit[b, 1])
+            used2 += min(load[b, 2] + pend[b, 2], limit[b, 2])
+            room0 += limit[b, 0]
+            room1 += limit[b, 1]
+            room2 += limit[b, 2]
     share = 0.0
-    for k in range(3):
-        used = 0.0
-        room = 0.0
-        for b in range(load.shape[0]):
-            if avail[b]:
-                used += min(load[b, k] + pend[b, k], limit[b, k])
-                room += limit[b, k]
-        share = max(share, used / room if room > 0 else 1.0)
-    return share
+    share = max(share, used0 / room0 if room0 > 0 else 1.0)
+    share = max(share, used1 / room1 if room1 > 0 else 1.0)
+    return max(share, used2 / room2 if room2 > 0 else 1.0)
 
 
 @jit
@@ -65,10 +69,17 @@ def streams_load(egress: float, ingress: float, cfg: Any, out: Any) -> None:
 
 @jit
 def growth_row(room: Any, total: int, table: Any, cfg: Any, out: Any) -> None:
-    """load.growth_load for one room: the expected further growth if the join lands on b."""
+    """load.growth_load for one room: the expected further growth if the join lands on b.
+    It depends on b only through room[b], so bridges without members share one value."""
     ln = cfg[C_LAST_N]
     extra = table[min(total + 1, table.shape[0] - 1)]
+    empty = np.zeros(3)
+    later = 1.0 + extra
+    streams_load(later * min(max(later - 1.0, 0.0), ln), extra, cfg, empty)
     for b in range(room.shape[0]):
+        if room[b] == 0:
+            out[b, 0], out[b, 1], out[b, 2] = empty[0], empty[1], empty[2]
+            continue
         now = room[b] + 1.0
         later = now + extra
         egress = later * min(max(later - 1.0, 0.0), ln) - now * min(max(now - 1.0, 0.0), ln)
@@ -83,8 +94,7 @@ def place_kernel(kind: int, p: Any, cursor: Any, u: Any, load: Any, pend: Any, r
                  charge: bool, out_bridge: Any, out_reason: Any, out_cost: Any,
                  out_util: Any, out_stress: Any, out_split: Any) -> None:
     joins, bridges = rooms.shape
-    inv = inverse_limit(cap, thr)
-    limit = cap * thr
+    limit, inv = limits(cap, thr)
     work = rooms.copy()
     wrate = rates.copy()
     cost = np.zeros((bridges, 3))
@@ -185,3 +195,30 @@ def place_kernel(kind: int, p: Any, cursor: Any, u: Any, load: Any, pend: Any, r
         if charge:
             pend[r, bridge, :] += out_cost[j, :]
             recent[r, bridge] += 1.0
+
+
+@jit
+def place_one(kind: int, p: Any, cursor: Any, u: Any, load: Any, pend: Any, recent: Any,
+              cap: Any, thr: Any, age: Any, interval: float, avail: Any, open_new: Any,
+              region: Any, room: Any, rate: Any, preg: int, reserve: float, cfg: Any,
+              table: Any) -> tuple[int, int, float, float, float, float, float, bool]:
+    """``place_kernel`` for one live join (row 0, nothing charged), its outcome as scalars:
+    (bridge, reason, cost cpu, cost egress, cost ingress, utilization, stress, split).
+
+    The live balancer's entry point: the one-join arrays are made here, where an allocation
+    costs nanoseconds, instead of in Python, where each costs a microsecond.
+    """
+    one = np.zeros(1, dtype=np.int64)
+    out_bridge = np.empty(1, dtype=np.int64)
+    out_reason = np.empty(1, dtype=np.int64)
+    out_cost = np.empty((1, 3))
+    out_util = np.empty(1)
+    out_stress = np.empty(1)
+    out_split = np.empty(1, dtype=np.bool_)
+    place_kernel(kind, p, cursor, u, load, pend, recent, cap, thr, age, interval, avail,
+                 open_new, region, one, room, rate, np.full(1, -1, dtype=np.int64),
+                 np.full(1, preg, dtype=np.int64), np.full(1, reserve),
+                 np.ones(1, dtype=np.bool_), one[:0], cfg, table, False, out_bridge,
+                 out_reason, out_cost, out_util, out_stress, out_split)
+    return (out_bridge[0], out_reason[0], out_cost[0, 0], out_cost[0, 1], out_cost[0, 2],
+            out_util[0], out_stress[0], out_split[0])

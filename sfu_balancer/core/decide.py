@@ -13,13 +13,16 @@ from functools import cached_property
 
 import numpy as np
 
-from .admission import TIER_INDEX, within_quota
+from ._jit import uniforms
+from ._place import place_one
+from .admission import TIER_INDEX, tier_reserves, within_quota
 from .config import RoutingConfig
 from .ledger import LedgerRows
-from .load import CostTable, join_cost
+from .load import GROWTH_TABLE, CostTable, FloatArray, Thresholds, join_cost
 from .model import REASON_CODES, BridgeInfo, BridgeState, Decision, JoinRequest, LoadReport, Reason
-from .placement import JoinSequence, place_sequence
-from .policies.base import FleetView, Policy
+from .placement import JoinSequence, kernel_config, place_sequence
+from .policies.base import FleetView, Policy, f64, i64
+from .policies.kernels import EXTERNAL
 
 
 @dataclass(frozen=True)
@@ -122,19 +125,34 @@ def decide_join(
         if bridge_id in index:
             recent[0, index[bridge_id]] = n
     region = snapshot.region_codes().get(request.region or "", -1)
-    joins = JoinSequence(rows=_ZERO, room_members=members, room_recent_joins=recent, prev=_NONE,
-                         region=np.array([region], dtype=np.int64),
-                         tiers=np.array([TIER_INDEX[tier]], dtype=np.int64))
-    outcome = place_sequence(view, joins, policy, config, costs, rng, charge=False)
-    utilization = round(float(outcome.utilization[0]), 4)
-    reason = REASON_CODES[int(outcome.reason[0])]
+    tier_index = TIER_INDEX[tier]
+    if policy.kind == EXTERNAL:
+        joins = JoinSequence(rows=_ZERO, room_members=members, room_recent_joins=recent,
+                             prev=_NONE, region=np.array([region], dtype=np.int64),
+                             tiers=np.array([tier_index], dtype=np.int64))
+        outcome = place_sequence(view, joins, policy, config, costs, rng, charge=False)
+        result = (int(outcome.bridge[0]), int(outcome.reason[0]), *outcome.cost[0].tolist(),
+                  float(outcome.utilization[0]), float(outcome.stress[0]),
+                  bool(outcome.split[0]))
+    else:  # the same kernel as place_sequence, on the same uniforms, without its batch shaping
+        cfg, reserves, thresholds = _live_inputs(policy, config, costs, view.thresholds)
+        result = place_one(
+            policy.kind, policy.kernel_params(), policy.kernel_state(1),
+            uniforms(rng, 1, policy.draws()), f64(view.load), f64(view.pending),
+            f64(view.recent_placements), f64(view.capacity), thresholds,
+            f64(view.report_age), float(view.report_interval_s),
+            np.ascontiguousarray(view.available, np.bool_),
+            np.ascontiguousarray(view.open_for_new, np.bool_), i64(view.region), members,
+            recent, region, reserves[tier_index], cfg, GROWTH_TABLE)
+    chosen, reason_index, cost_cpu, cost_out, cost_in, used, stress, split = result
+    utilization = round(float(used), 4)
+    reason = REASON_CODES[int(reason_index)]
     if reason is Reason.CAPACITY:
         return refuse(Reason.CAPACITY, tier=tier.value, utilization=utilization)
-    chosen = int(outcome.bridge[0])
     if chosen < 0:
         return refuse(reason, tier=tier.value, utilization=utilization)
     relay_to: tuple[str, ...] = ()
-    if outcome.split[0]:
+    if split:
         hosting = (members[0] > 0) & view.available[0]
         relay_to = tuple(ids[i] for i in np.flatnonzero(hosting))
     return Decision(
@@ -145,8 +163,8 @@ def decide_join(
         relay_to=relay_to,
         detail={
             "tier": tier.value,
-            "cost": [float(x) for x in outcome.cost[0]],
-            "stress": round(float(outcome.stress[0]), 4),
+            "cost": [float(cost_cpu), float(cost_out), float(cost_in)],
+            "stress": round(float(stress), 4),
             "utilization": utilization,
         },
     )
@@ -190,5 +208,26 @@ def warm_up(policy: Policy, config: RoutingConfig, costs: CostTable) -> Decision
                        {}, 0, policy, config, costs, np.random.default_rng(0))
 
 
+def _live_inputs(policy: Policy, config: RoutingConfig, costs: CostTable,
+                 thresholds: Thresholds) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The kernel's per-configuration arrays (``cfg``, tier reserves, the view's thresholds),
+    built once per (policy class, config, costs, thresholds): all four are frozen, and building
+    the arrays per join cost more than the decision's own arithmetic on a small fleet. Config
+    and costs are keyed by identity (they hold dicts and arrays), and kept alive by the cache
+    so that an id is never reused while its entry exists."""
+    key = (type(policy), id(config), id(costs), thresholds)
+    found = _LIVE_INPUTS.get(key)
+    if found is None or found[0] is not config or found[1] is not costs:
+        if len(_LIVE_INPUTS) >= 64:
+            _LIVE_INPUTS.clear()
+        arrays = (kernel_config(policy, config, costs), tier_reserves(config),
+                  thresholds.as_array())
+        found = (config, costs, arrays)
+        _LIVE_INPUTS[key] = found
+    return found[2]
+
+
+_LIVE_INPUTS: dict[tuple[type, int, int, Thresholds],
+                   tuple[RoutingConfig, CostTable, tuple[FloatArray, FloatArray, FloatArray]]] = {}
 _ZERO = np.zeros(1, dtype=np.int64)
 _NONE = np.full(1, -1, dtype=np.int64)

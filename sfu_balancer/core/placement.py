@@ -93,7 +93,8 @@ class SequenceOutcome:
     recent: FloatArray  # (R, B) the view's recent placements plus this call's
 
 
-def _cfg(policy: Policy, config: RoutingConfig, costs: CostTable) -> FloatArray:
+def kernel_config(policy: Policy, config: RoutingConfig, costs: CostTable) -> FloatArray:
+    """The kernel's ``cfg`` array (layout: ``_place.C_*``)."""
     return np.array([config.max_per_bridge, config.join_rate_per_min, float(policy.splits),
                      costs.last_n, costs.cpu_per_stream_out, costs.cpu_per_stream_in,
                      costs.mbps_per_stream], dtype=np.float64)
@@ -123,8 +124,9 @@ def _run(view: FleetView, joins: JoinSequence, policy: Policy, config: RoutingCo
         np.ascontiguousarray(view.available, np.bool_),
         np.ascontiguousarray(view.open_for_new, np.bool_), i64(view.region), i64(joins.rows),
         i64(joins.room_members), i64(joins.room_recent_joins), i64(joins.prev),
-        i64(joins.region), reserve, active, given, _cfg(policy, config, costs), GROWTH_TABLE,
-        charge, out.bridge, out.reason, out.cost, out.utilization, out.stress, out.split)
+        i64(joins.region), reserve, active, given, kernel_config(policy, config, costs),
+        GROWTH_TABLE, charge, out.bridge, out.reason, out.cost, out.utilization, out.stress,
+        out.split)
     return out
 
 
