@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from sfu_balancer.core import PendingLedger, RoutingConfig, fleet_utilization
+from sfu_balancer.core import PendingLedger, RoutingConfig
+from sfu_balancer.core._place import utilization_rows
 from sfu_balancer.core.policies import FleetView, Policy
 
 from . import kernels
@@ -69,8 +70,8 @@ class Engine:
         self.split = np.zeros((self.replicas, schedule.slots), dtype=np.bool_)
         self.count = np.zeros((self.replicas, b), dtype=np.int64)  # participants per bridge
         self.true_load = np.zeros((self.replicas, b, 3))
-        # rooms a compiled pass has changed: index among them, -1 = untouched (kernels._touch)
-        self.mark = np.full((self.replicas, schedule.slots), -1, dtype=np.int64)
+        # per row, the last room a compiled pass has changed, -1 = none (kernels._touch)
+        self.head = np.full(self.replicas, -1, dtype=np.int64)
         self.metrics = Metrics(self.replicas, b)
         self.stress = np.zeros((self.replicas, b))  # true stress, as of the last sample
         self.rowstat = np.zeros((self.replicas, 5))  # kernels.sample's per-row series figures
@@ -113,6 +114,16 @@ class Engine:
             open_for_new=open_new[rows], region=self.fleet.region, recent_placements=rec,
             thresholds=g.config.thresholds, report_interval_s=self.fleet.interval)
 
+    def utilization(self, now: float, seen: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """(R,) core's fleet utilization of each row (``admission.fleet_utilization`` of the
+        group's view, without building the parts of the view it does not read)."""
+        load, at = seen
+        available = self.fleet.views(at, now)[0]
+        return np.concatenate([
+            utilization_rows(load[g.rows], g.ledger.pending(), self.fleet.capacity,
+                             g.config.thresholds.as_array(), available[g.rows])
+            for g in self.groups])
+
     # -- the loop -----------------------------------------------------------------------------
     def run(self, progress: bool | None = None) -> Metrics:
         sched = self.schedule
@@ -136,8 +147,7 @@ class Engine:
         while self.events and self.events[0].at_s <= now:
             self.fleet_event(self.events.pop(0), now)
         if self.scenario.autoscale.enabled:
-            util = np.concatenate([fleet_utilization(self.view(g, now, seen))
-                                   for g in self.groups])
+            util = self.utilization(now, seen)
             fleet.autoscale(self.scenario, now, util, self.true_load)
         joins = sched.joins.tick(k)
         for g_index, g in enumerate(self.groups):
@@ -176,11 +186,11 @@ class Engine:
             return
         kernels.leave_tick(leaves.seed, leaves.slot, leaves.member, chunk.start, chunk.stop,
                            len(self.groups), self.seeds, self.where, self.members, self.count,
-                           self.true_load, self.costs.params, self.mark)
+                           self.true_load, self.costs.params, self.head)
 
     def record(self, now: float, seen: tuple[np.ndarray, np.ndarray]) -> None:
         """One series sample from the figures of the tick's ``metrics.sample``."""
-        util = np.concatenate([fleet_utilization(self.view(g, now, seen)) for g in self.groups])
+        util = self.utilization(now, seen)
         self.metrics.series_t.append(now)
         self.metrics.series.append(np.concatenate(
             [self.rowstat, self.metrics.rejected.astype(np.float64)[:, None], util[:, None]],

@@ -23,7 +23,6 @@ from .lifecycle import DRAINING, FAILED, OFF, PROVISIONING, SERVING
 from .scenario import Scenario
 
 __all__ = ["DRAINING", "FAILED", "OFF", "PROVISIONING", "SERVING", "Fleet"]
-_NO_NOISE = np.zeros((0, 3))
 
 
 class Fleet:
@@ -74,11 +73,8 @@ class Fleet:
 
     def report(self, now: float, true_load: np.ndarray, rng: np.random.Generator
                ) -> tuple[np.ndarray, np.ndarray]:
-        """Bridges due measure their true load; returns what the balancer sees (load, at).
-        Noise: one (due, 3) standard-normal draw per tick, due bridges in row-major order."""
-        due = kernels.due_reports(now, self.next_due, self.state)
-        z = rng.standard_normal((due, 3)) if due and self.noise > 0 else _NO_NOISE
-        kernels.report(now, self.next_due, self.state, self.interval, true_load, self.noise, z,
+        """Bridges due measure their true load; returns what the balancer sees (load, at)."""
+        kernels.report(now, self.next_due, self.state, self.interval, true_load, self.noise, rng,
                        self.reported, self.measured_at)
         if self.delay_ticks == 0:
             return self.reported, self.measured_at

@@ -63,6 +63,6 @@ def place_tick(e: Engine, g: Group, g_index: int, now: float,
     m = e.metrics
     kernels.apply_joins(g.rows.start, rows, slots, members, rejoin, out.bridge, out.reason,
                         NEW_ROOM, IS_SPLIT, e.members, e.where, e.count, e.true_load, e.split,
-                        e.costs.params, e.mark, m.reasons, m.joins, m.rejected, m.splits,
+                        e.costs.params, e.head, m.reasons, m.joins, m.rejected, m.splits,
                         use_rate, cur)
     g.ledger.add(rows, out.bridge, out.cost, now)  # the ledger skips refused joins (-1)

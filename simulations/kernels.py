@@ -52,24 +52,32 @@ def room_load(room: Any, cp: Any, out: Any) -> None:
 
 
 @jit
-def _touch(members: Any, r: int, s: int, mark: Any, keys: Any, saved: Any, n: int) -> int:
+def _touch(members: Any, r: int, s: int, head: Any, link: Any, keys: Any, saved: Any,
+           n: int) -> int:
     """Remember room (r, s) as it is before its first change in this pass; returns the new
-    number of rooms remembered."""
-    if mark[r, s] >= 0:
-        return n
-    mark[r, s] = n
-    keys[n] = r * members.shape[1] + s
-    saved[n, :] = members[r, s, :]
+    number of rooms remembered. The rooms of row r form a chain from ``head[r]`` through
+    ``link`` (a row has a handful of rooms per tick; ``head`` is O(R), cache-resident)."""
+    key = r * members.shape[1] + s
+    t = head[r]
+    while t >= 0:
+        if keys[t] == key:
+            return n
+        t = link[t]
+    keys[n] = key
+    link[n] = head[r]
+    head[r] = n
+    for b in range(members.shape[2]):
+        saved[n, b] = members[r, s, b]
     return n + 1
 
 
 @jit
-def _settle_rooms(members: Any, mark: Any, keys: Any, saved: Any, n: int, cp: Any,
+def _settle_rooms(members: Any, head: Any, keys: Any, saved: Any, n: int, cp: Any,
                   true_load: Any) -> None:
     """Add each remembered room's load change (after minus before) to its row's true load,
     rooms in ascending (row, slot) order: the order, hence the floats, of the numpy form
     (``np.add.at`` over ``np.unique`` keys). Keys arrive nearly sorted (events are sorted by
-    seed), so an insertion sort is linear here. Clears ``mark``."""
+    seed), so an insertion sort is linear here. Clears ``head``."""
     order = np.arange(n)
     for i in range(1, n):
         t = order[i]
@@ -89,7 +97,7 @@ def _settle_rooms(members: Any, mark: Any, keys: Any, saved: Any, n: int, cp: An
         for b in range(before.shape[0]):
             for k in range(3):
                 true_load[r, b, k] += after[b, k] - before[b, k]
-        mark[r, s] = -1
+        head[r] = -1
 
 
 @jit
@@ -130,11 +138,11 @@ def move_portion(members: Any, r: int, s: int, src: int, dst: int, cp: Any,
 @jit
 def leave_tick(seed: Any, slot: Any, member: Any, lo: int, hi: int, groups: int, seeds: int,
                where: Any, members: Any, count: Any, true_load: Any, cp: Any,
-               mark: Any) -> None:
+               head: Any) -> None:
     """Leaves ``lo:hi`` of the schedule, in every policy group; a session never connected
     (refused, or lost to a failure and not yet re-placed) has nothing to leave."""
     size = groups * (hi - lo)
-    keys = np.empty(size, np.int64)
+    keys, link = np.empty(size, np.int64), np.empty(size, np.int64)
     saved = np.empty((size, members.shape[2]), members.dtype)
     n = 0
     for g in range(groups):
@@ -143,11 +151,11 @@ def leave_tick(seed: Any, slot: Any, member: Any, lo: int, hi: int, groups: int,
             b = where[r, s, m]
             if b < 0:
                 continue
-            n = _touch(members, r, s, mark, keys, saved, n)
+            n = _touch(members, r, s, head, link, keys, saved, n)
             members[r, s, b] -= 1
             count[r, b] -= 1
             where[r, s, m] = -1
-    _settle_rooms(members, mark, keys, saved, n, cp, true_load)
+    _settle_rooms(members, head, keys, saved, n, cp, true_load)
 
 
 @jit
@@ -182,13 +190,13 @@ def gather_joins(x_rows: Any, x_slots: Any, x_members: Any, seed: Any, slot: Any
 @jit
 def apply_joins(row0: Any, rows: Any, slots: Any, mems: Any, rejoin: Any, bridge: Any,
                 reason: Any, new_room: int, is_split: Any, members: Any, where: Any,
-                count: Any, true_load: Any, split: Any, cp: Any, mark: Any,
+                count: Any, true_load: Any, split: Any, cp: Any, head: Any,
                 reasons_m: Any, joins_m: Any, rejected_m: Any, splits_m: Any,
                 use_rate: bool, rate_cur: Any) -> None:
     """Apply core's placements of one group's tick, in join order. A room's first join
     (``new_room``) clears its split flag; its first split join counts one split conference.
     Re-joins are counted in ``joins_m`` when queued, not here."""
-    keys = np.empty(rows.shape[0], np.int64)
+    keys, link = np.empty(rows.shape[0], np.int64), np.empty(rows.shape[0], np.int64)
     saved = np.empty((rows.shape[0], members.shape[2]), members.dtype)
     n = 0
     for j in range(rows.shape[0]):
@@ -207,32 +215,22 @@ def apply_joins(row0: Any, rows: Any, slots: Any, mems: Any, rejoin: Any, bridge
         if is_split[why] and not split[gr, s]:
             split[gr, s] = True
             splits_m[gr] += 1
-        n = _touch(members, gr, s, mark, keys, saved, n)
+        n = _touch(members, gr, s, head, link, keys, saved, n)
         members[gr, s, b] += 1
         count[gr, b] += 1
         where[gr, s, mems[j]] = b
         if use_rate:
             rate_cur[gr, s, b] += 1
-    _settle_rooms(members, mark, keys, saved, n, cp, true_load)
-
-
-@jit
-def due_reports(now: float, next_due: Any, state: Any) -> int:
-    """Live bridges whose report is due at ``now`` (they draw noise, in row-major order)."""
-    n = 0
-    for r in range(state.shape[0]):
-        for b in range(state.shape[1]):
-            live = SERVING <= state[r, b] <= DRAINING
-            n += live and now >= next_due[r, b]
-    return n
+    _settle_rooms(members, head, keys, saved, n, cp, true_load)
 
 
 @jit
 def report(now: float, next_due: Any, state: Any, interval: float, true_load: Any,
-           noise: float, z: Any, reported: Any, measured_at: Any) -> None:
-    """Due live bridges measure their true load × max(1 + noise·z, 0) (``z`` row i for the
-    i-th due bridge in row-major order); every late phase moves past ``now``."""
-    i = 0
+           noise: float, rng: Any, reported: Any, measured_at: Any) -> None:
+    """Due live bridges measure their true load × max(1 + noise·z, 0), z standard normal
+    from ``rng`` (a numpy Generator: numba draws the same stream numpy does), three per due
+    bridge in row-major order, as numpy's ``rng.standard_normal((due, 3))``; every late phase
+    moves past ``now``."""
     for r in range(state.shape[0]):
         for b in range(state.shape[1]):
             if not now >= next_due[r, b]:
@@ -241,10 +239,9 @@ def report(now: float, next_due: Any, state: Any, interval: float, true_load: An
                 for k in range(3):
                     m = true_load[r, b, k]
                     if noise > 0:
-                        m = m * max(1.0 + noise * z[i, k], 0.0)
+                        m = m * max(1.0 + noise * rng.standard_normal(), 0.0)
                     reported[r, b, k] = m
                 measured_at[r, b] = now
-                i += 1
             next_due[r, b] += interval * (np.floor((now - next_due[r, b]) / interval) + 1.0)
 
 
