@@ -15,7 +15,8 @@ Rules, in the order they are applied to a join:
 6. No eligible bridge at all: ``no_bridge`` and bridge -1.
 
 The rules are compiled once (``_place.place_kernel``) and run for both callers: the live
-balancer (one join) and the simulator, which passes every join of a tick in one call
+balancer (one join: ``decide_join`` calls ``_place.place_one``, the kernel on a one-join
+sequence, built-in policies only) and the simulator, which passes every join of a tick in one call
 (``place_sequence``; joins of the same room see each other, and each placement's forecast cost
 is charged before the next join). ``place_joins`` is one join per replica row.
 
