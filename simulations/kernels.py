@@ -9,9 +9,7 @@ Invariants (the engine's, see engine.py):
 - ``members[r, slot, b]`` counts a room's members per bridge, ``count[r, b]`` the participants
   per bridge (= members summed over slots), ``where[r, slot, member]`` each session's bridge
   (-1 = not connected).
-- ``true_load[r]`` = sum over rooms of ``costmodel.room_load``: each pass adds, per room it
-  changed, the room's load after minus before, summed in the numpy form's order, so the floats
-  (drift included; the sample clamps it at 0) are those of the numpy engine.
+- ``true_load[r]``: kept by ``rooms.change_rooms`` (read the invariants there).
 - ``cp`` = (last_n, cpu per egress stream, cpu per ingress stream, Mbps per stream), from
   core's ``CostTable`` (``CostModel.params``).
 """
@@ -25,114 +23,7 @@ import numpy as np
 from sfu_balancer.core._jit import jit
 
 from .lifecycle import DRAINING, PROVISIONING, SERVING
-
-
-@jit
-def room_load(room: Any, cp: Any, out: Any) -> None:
-    """``out`` (B, 3) = true load of one room with ``room`` (B,) members per bridge:
-    ``CostModel.room_load``, the same float operations in the same order (relay streams once
-    the room spans k > 1 bridges; stream counts are exact integers in float)."""
-    total = 0.0
-    k = 0
-    for b in range(room.shape[0]):
-        total += room[b]
-        k += room[b] > 0
-    last_n = cp[0]
-    for b in range(room.shape[0]):
-        n = float(room[b])
-        if k > 1 and n > 0:
-            egress = n * min(total - 1.0, last_n) + n * (k - 1.0)
-            ingress = n + min(total - n, last_n)
-        else:
-            egress = n * min(max(n - 1.0, 0.0), last_n)
-            ingress = n
-        out[b, 0] = egress * cp[1] + ingress * cp[2]
-        out[b, 1] = egress * cp[3]
-        out[b, 2] = ingress * cp[3]
-
-
-@jit
-def _touch(members: Any, r: int, s: int, head: Any, link: Any, keys: Any, saved: Any,
-           n: int) -> int:
-    """Remember room (r, s) as it is before its first change in this pass; returns the new
-    number of rooms remembered. The rooms of row r form a chain from ``head[r]`` through
-    ``link`` (a row has a handful of rooms per tick; ``head`` is O(R), cache-resident)."""
-    key = r * members.shape[1] + s
-    t = head[r]
-    while t >= 0:
-        if keys[t] == key:
-            return n
-        t = link[t]
-    keys[n] = key
-    link[n] = head[r]
-    head[r] = n
-    for b in range(members.shape[2]):
-        saved[n, b] = members[r, s, b]
-    return n + 1
-
-
-@jit
-def _settle_rooms(members: Any, head: Any, keys: Any, saved: Any, n: int, cp: Any,
-                  true_load: Any) -> None:
-    """Add each remembered room's load change (after minus before) to its row's true load,
-    rooms in ascending (row, slot) order: the order, hence the floats, of the numpy form
-    (``np.add.at`` over ``np.unique`` keys). Keys arrive nearly sorted (events are sorted by
-    seed), so an insertion sort is linear here. Clears ``head``."""
-    order = np.arange(n)
-    for i in range(1, n):
-        t = order[i]
-        j = i - 1
-        while j >= 0 and keys[order[j]] > keys[t]:
-            order[j + 1] = order[j]
-            j -= 1
-        order[j + 1] = t
-    before = np.empty((members.shape[2], 3))
-    after = np.empty((members.shape[2], 3))
-    slots = members.shape[1]
-    for i in range(n):
-        t = order[i]
-        r, s = keys[t] // slots, keys[t] % slots
-        room_load(saved[t], cp, before)
-        room_load(members[r, s], cp, after)
-        for b in range(before.shape[0]):
-            for k in range(3):
-                true_load[r, b, k] += after[b, k] - before[b, k]
-        head[r] = -1
-
-
-@jit
-def fail_bridge(members: Any, gone: int, cp: Any, true_load: Any) -> None:
-    """Every room loses its members on bridge ``gone`` (its other bridges lose the relay);
-    rooms in row-major order, as the numpy form."""
-    before = np.empty((members.shape[2], 3))
-    after = np.empty((members.shape[2], 3))
-    for r in range(members.shape[0]):
-        for s in range(members.shape[1]):
-            if members[r, s, gone] > 0:
-                room_load(members[r, s], cp, before)
-                members[r, s, gone] = 0
-                room_load(members[r, s], cp, after)
-                for b in range(before.shape[0]):
-                    for k in range(3):
-                        true_load[r, b, k] += after[b, k] - before[b, k]
-
-
-@jit
-def move_portion(members: Any, r: int, s: int, src: int, dst: int, cp: Any,
-                 true_load: Any) -> int:
-    """Room ``s`` of row ``r`` moves its members on ``src`` to ``dst``; returns how many."""
-    before = np.empty((members.shape[2], 3))
-    after = np.empty((members.shape[2], 3))
-    room = members[r, s]
-    n = room[src]
-    room_load(room, cp, before)
-    room[dst] += n
-    room[src] = 0
-    room_load(room, cp, after)
-    for b in range(before.shape[0]):
-        for k in range(3):
-            true_load[r, b, k] += after[b, k] - before[b, k]
-    return n
+from .rooms import change_rooms
 
 
 @jit
@@ -142,8 +33,8 @@ def leave_tick(seed: Any, slot: Any, member: Any, lo: int, hi: int, groups: int,
     """Leaves ``lo:hi`` of the schedule, in every policy group; a session never connected
     (refused, or lost to a failure and not yet re-placed) has nothing to leave."""
     size = groups * (hi - lo)
-    keys, link = np.empty(size, np.int64), np.empty(size, np.int64)
-    saved = np.empty((size, members.shape[2]), members.dtype)
+    rows, slots = np.empty(size, np.int64), np.empty(size, np.int64)
+    bridges = np.empty(size, np.int64)
     n = 0
     for g in range(groups):
         for i in range(lo, hi):
@@ -151,11 +42,11 @@ def leave_tick(seed: Any, slot: Any, member: Any, lo: int, hi: int, groups: int,
             b = where[r, s, m]
             if b < 0:
                 continue
-            n = _touch(members, r, s, head, link, keys, saved, n)
-            members[r, s, b] -= 1
+            rows[n], slots[n], bridges[n] = r, s, b
+            n += 1
             count[r, b] -= 1
             where[r, s, m] = -1
-    _settle_rooms(members, head, keys, saved, n, cp, true_load)
+    change_rooms(members, head, rows, slots, bridges, np.full(n, -1), n, cp, true_load)
 
 
 @jit
@@ -196,10 +87,11 @@ def apply_joins(row0: Any, rows: Any, slots: Any, mems: Any, rejoin: Any, bridge
     """Apply core's placements of one group's tick, in join order. A room's first join
     (``new_room``) clears its split flag; its first split join counts one split conference.
     Re-joins are counted in ``joins_m`` when queued, not here."""
-    keys, link = np.empty(rows.shape[0], np.int64), np.empty(rows.shape[0], np.int64)
-    saved = np.empty((rows.shape[0], members.shape[2]), members.dtype)
+    size = rows.shape[0]
+    c_rows, c_slots = np.empty(size, np.int64), np.empty(size, np.int64)
+    c_bridges = np.empty(size, np.int64)
     n = 0
-    for j in range(rows.shape[0]):
+    for j in range(size):
         gr = row0 + rows[j]
         why = reason[j]
         reasons_m[gr, why] += 1
@@ -215,13 +107,14 @@ def apply_joins(row0: Any, rows: Any, slots: Any, mems: Any, rejoin: Any, bridge
         if is_split[why] and not split[gr, s]:
             split[gr, s] = True
             splits_m[gr] += 1
-        n = _touch(members, gr, s, head, link, keys, saved, n)
-        members[gr, s, b] += 1
+        c_rows[n], c_slots[n], c_bridges[n] = gr, s, b
+        n += 1
         count[gr, b] += 1
         where[gr, s, mems[j]] = b
         if use_rate:
             rate_cur[gr, s, b] += 1
-    _settle_rooms(members, head, keys, saved, n, cp, true_load)
+    change_rooms(members, head, c_rows, c_slots, c_bridges, np.ones(n, np.int64), n, cp,
+                 true_load)
 
 
 @jit

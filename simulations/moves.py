@@ -22,7 +22,7 @@ from sfu_balancer.core import RoomPortion, plan_drain, plan_rebalance
 from sfu_balancer.core.load import room_streams
 from sfu_balancer.core.policies import FleetView
 
-from . import kernels
+from . import rooms
 from .fleet import DRAINING
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 def apply_failure(e: Engine, bridge: int) -> None:
-    kernels.fail_bridge(e.members, bridge, e.costs.params, e.true_load)
+    rooms.fail_bridge(e.members, e.head, bridge, e.costs.params, e.true_load)
     e.true_load[:, bridge] = 0.0
     e.count[:, bridge] = 0
     sr, ss, sm = np.nonzero(e.where == bridge)
@@ -92,7 +92,8 @@ def migrate(e: Engine, now: float, seen: tuple[np.ndarray, np.ndarray], drain: b
 
 def _apply_move(e: Engine, g: Group, r: int, slot: int, src: int, dst: int, now: float) -> None:
     gr = g.rows.start + r
-    n = int(kernels.move_portion(e.members, gr, slot, src, dst, e.costs.params, e.true_load))
+    n = int(rooms.move_portion(e.members, e.head, gr, slot, src, dst, e.costs.params,
+                               e.true_load))
     sessions = e.where[gr, slot]
     sessions[sessions == src] = dst
     e.count[gr, src] -= n

@@ -1,0 +1,113 @@
+"""Compiled membership changes of rooms and the true load they carry (numba, nopython).
+
+Invariants:
+- ``members[r, slot, b]`` counts a room's members per bridge; ``true_load[r]`` (R, B, 3) is
+  the sum over rooms of ``costmodel.room_load``.
+- One call applies a batch of changes and then adds, per room it changed, the room's load
+  after minus its load before, rooms in ascending (row, slot) order: the order, hence the
+  floats (drift included), of the numpy form (``np.add.at`` over ``np.unique`` keys).
+- The hot loops call no compiled helper that takes arrays: numba reference-counts every array
+  passed to a call (two atomic operations each), which cost more than the work here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sfu_balancer.core._jit import jit
+
+
+@jit
+def change_rooms(members: Any, head: Any, rows: Any, slots: Any, bridges: Any, steps: Any,
+                 n: int, cp: Any, true_load: Any) -> None:
+    """Add ``steps[j]`` members to room (``rows[j]``, ``slots[j]``) on ``bridges[j]`` for
+    j < n, and the rooms' load changes to ``true_load``.
+
+    ``head`` (R,) is all -1 on entry and on return; meanwhile it starts, per row, the chain
+    (through ``link``) of the rooms changed so far, whose state before the batch is kept in
+    ``saved``. ``cp`` = (last_n, cpu per egress stream, cpu per ingress stream, Mbps per
+    stream), from core's ``CostTable`` (``CostModel.params``)."""
+    n_slots, width = members.shape[1], members.shape[2]
+    keys, link = np.empty(n, np.int64), np.empty(n, np.int64)
+    saved = np.empty((n, width), members.dtype)
+    rooms = 0
+    for j in range(n):
+        r, s = rows[j], slots[j]
+        key = r * n_slots + s
+        t = head[r]
+        while t >= 0 and keys[t] != key:
+            t = link[t]
+        if t < 0:  # the room's first change in this batch: remember it as it was
+            keys[rooms], link[rooms], head[r] = key, head[r], rooms
+            for b in range(width):
+                saved[rooms, b] = members[r, s, b]
+            rooms += 1
+        members[r, s, bridges[j]] += steps[j]
+    # Events arrive sorted by seed, hence nearly sorted by key: insertion sort is ~linear.
+    order = np.arange(rooms)
+    for i in range(1, rooms):
+        t = order[i]
+        j = i - 1
+        while j >= 0 and keys[order[j]] > keys[t]:
+            order[j + 1] = order[j]
+            j -= 1
+        order[j + 1] = t
+    load = np.empty((2, width, 3))  # [0] before, [1] after
+    last_n = cp[0]
+    for i in range(rooms):
+        t = order[i]
+        r, s = keys[t] // n_slots, keys[t] % n_slots
+        head[r] = -1
+        for phase in range(2):
+            # CostModel.room_load: the same float operations in the same order (stream counts
+            # are exact integers in float); relay streams once the room spans k > 1 bridges.
+            total = 0.0
+            k = 0
+            for b in range(width):
+                x = saved[t, b] if phase == 0 else members[r, s, b]
+                total += x
+                k += x > 0
+            for b in range(width):
+                x = float(saved[t, b] if phase == 0 else members[r, s, b])
+                if k > 1 and x > 0:
+                    egress = x * min(total - 1.0, last_n) + x * (k - 1.0)
+                    ingress = x + min(total - x, last_n)
+                else:
+                    egress = x * min(max(x - 1.0, 0.0), last_n)
+                    ingress = x
+                load[phase, b, 0] = egress * cp[1] + ingress * cp[2]
+                load[phase, b, 1] = egress * cp[3]
+                load[phase, b, 2] = ingress * cp[3]
+        for b in range(width):
+            for q in range(3):
+                true_load[r, b, q] += load[1, b, q] - load[0, b, q]
+
+
+@jit
+def fail_bridge(members: Any, head: Any, gone: int, cp: Any, true_load: Any) -> None:
+    """Every room loses its members on bridge ``gone`` (its other bridges lose the relay)."""
+    hit = 0
+    for r in range(members.shape[0]):
+        for s in range(members.shape[1]):
+            hit += members[r, s, gone] > 0
+    rows, slots = np.empty(hit, np.int64), np.empty(hit, np.int64)
+    steps = np.empty(hit, np.int64)
+    j = 0
+    for r in range(members.shape[0]):
+        for s in range(members.shape[1]):
+            if members[r, s, gone] > 0:
+                rows[j], slots[j], steps[j] = r, s, -members[r, s, gone]
+                j += 1
+    change_rooms(members, head, rows, slots, np.full(hit, gone), steps, hit, cp, true_load)
+
+
+@jit
+def move_portion(members: Any, head: Any, r: int, s: int, src: int, dst: int, cp: Any,
+                 true_load: Any) -> int:
+    """Room ``s`` of row ``r`` moves its members on ``src`` to ``dst``; returns how many."""
+    n = members[r, s, src]
+    change_rooms(members, head, np.array([r, r]), np.array([s, s]), np.array([src, dst]),
+                 np.array([-n, n]), 2, cp, true_load)
+    return n
