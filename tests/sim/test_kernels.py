@@ -1,0 +1,271 @@
+"""The compiled tick passes equal the numpy computations they replaced, on random inputs.
+
+Each reference below is the numpy form the engine used before the passes were compiled; the
+compiled passes promise the same numbers (floats included: same operations, same order) and
+the same random stream."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sfu_balancer.core import CostTable, JoinSequence, Thresholds, stress
+from simulations import kernels, rooms
+from simulations.costmodel import CostModel
+from simulations.fleet import DRAINING, FAILED, OFF, PROVISIONING, SERVING
+from simulations.joins import IS_SPLIT, NEW_ROOM
+
+COSTS = CostModel(CostTable(last_n=5))
+STATES = np.array([OFF, PROVISIONING, SERVING, SERVING, DRAINING, FAILED], dtype=np.int8)
+
+
+def _room_delta(true_load: np.ndarray, members: np.ndarray, rows: np.ndarray,
+                slots: np.ndarray, change) -> None:  # type: ignore[no-untyped-def]
+    """The numpy form: one load difference per unique room, added in key order."""
+    key = np.unique(rows * members.shape[1] + slots)
+    u_rows, u_slots = key // members.shape[1], key % members.shape[1]
+    before = COSTS.room_load(members[u_rows, u_slots])
+    change()
+    after = COSTS.room_load(members[u_rows, u_slots])
+    np.add.at(true_load, u_rows, after - before)
+
+
+def _state(rng: np.random.Generator, r: int, slots: int, b: int, m: int,  # type: ignore[no-untyped-def]
+           size_max: int | None = None):
+    """Rooms with members spread over bridges, sessions consistent with them; sessions
+    ``size_max`` and up are free."""
+    members = np.zeros((r, slots, b), np.int8)
+    where = np.full((r, slots, m), -1, np.int16)
+    for row in range(r):
+        for s in range(slots):
+            size = int(rng.integers(0, (m if size_max is None else size_max) + 1))
+            for member in range(size):
+                bridge = int(rng.integers(0, b)) if rng.random() < 0.3 else s % b
+                where[row, s, member] = bridge
+                members[row, s, bridge] += 1
+    count = members.sum(axis=1).astype(np.int64)
+    true_load = COSTS.room_load(members).sum(axis=1)
+    return members, where, count, true_load
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_change_rooms_equals_the_numpy_room_delta(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    members, _, _, true_load = _state(rng, 4, 6, 3, 8)
+    n = int(rng.integers(0, 20))
+    rows, slots, bridges = rng.integers(0, 4, n), rng.integers(0, 6, n), rng.integers(0, 3, n)
+    steps = np.ones(n, np.int64)
+    ref_members, ref_load = members.copy(), true_load.copy()
+
+    def change() -> None:
+        np.add.at(ref_members, (rows, slots, bridges), 1)
+    _room_delta(ref_load, ref_members, rows, slots, change)
+    head = np.full(4, -1, np.int64)
+    rooms.change_rooms(members, head, rows, slots, bridges, steps, n, COSTS.params, true_load)
+    assert np.array_equal(members, ref_members)
+    assert np.array_equal(true_load, ref_load)  # bit for bit
+    assert np.all(head == -1)
+    assert np.allclose(true_load, COSTS.room_load(members).sum(axis=1), atol=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), groups=st.integers(1, 2))
+def test_leave_tick_equals_the_numpy_leave(seed: int, groups: int) -> None:
+    rng = np.random.default_rng(seed)
+    seeds, slots, m = 3, 5, 6
+    members, where, count, true_load = _state(rng, seeds * groups, slots, 3, m)
+    n = int(rng.integers(0, 25))
+    seed_ = np.sort(rng.integers(0, seeds, n)).astype(np.int32)
+    slot, member = rng.integers(0, slots, n).astype(np.int32), rng.integers(0, m, n)
+    member = member.astype(np.int8)
+    # a session leaves once: drop repeated (seed, slot, member)
+    _, first = np.unique(np.stack([seed_, slot, member]), axis=1, return_index=True)
+    keep = np.sort(first)
+    seed_, slot, member = seed_[keep], slot[keep], member[keep]
+    ref = [a.copy() for a in (members, where, count, true_load)]
+    rows = (seed_[None, :] + seeds * np.arange(groups)[:, None]).ravel()
+    t_slot, t_member = np.tile(slot, groups), np.tile(member, groups)
+    bridge = ref[1][rows, t_slot, t_member].astype(np.int64)
+    ok = bridge >= 0
+    rows, t_slot, t_member, bridge = rows[ok], t_slot[ok], t_member[ok], bridge[ok]
+
+    def change() -> None:
+        np.add.at(ref[0], (rows, t_slot, bridge), -1)
+    _room_delta(ref[3], ref[0], rows, t_slot, change)
+    np.add.at(ref[2], (rows, bridge), -1)
+    ref[1][rows, t_slot, t_member] = -1
+    kernels.leave_tick(seed_, slot, member, 0, seed_.size, groups, seeds, where, members, count,
+                       true_load, COSTS.params, np.full(seeds * groups, -1, np.int64))
+    for got, want in zip((members, where, count, true_load), ref, strict=True):
+        assert np.array_equal(got, want)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_gather_and_apply_joins_equal_the_numpy_forms(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    seeds, slots, m, b = 3, 4, 8, 3
+    members, where, count, true_load = _state(rng, seeds + 1, slots, b, m, 4)  # row 0: other group
+    x = int(rng.integers(0, 3))
+    n = int(rng.integers(0, 12))
+    x_rows, x_slots = rng.integers(0, seeds, x), rng.integers(0, slots, x)
+    x_members = rng.integers(4, m, x)
+    seed_ = np.sort(rng.integers(0, seeds, n)).astype(np.int32)
+    slot = rng.integers(0, slots, n).astype(np.int32)
+    member = rng.integers(4, m, n).astype(np.int8)
+    cur = rng.integers(0, 3, members.shape).astype(np.int16)
+    old = rng.integers(0, 3, members.shape).astype(np.int16)
+    j = x + n
+    out = [np.empty(j, np.int64) for _ in range(3)] + [np.empty(j, np.bool_)] + \
+        [np.empty((j, b), np.int64), np.empty((j, b), np.int64), np.empty(j, np.int64)]
+    last = np.full(seeds * slots, -1, np.int64)
+    kernels.gather_joins(x_rows, x_slots, x_members, seed_, slot, member, 0, 1, members, cur,
+                         old, True, last, *out)
+    rows, g_slots, mems, rejoin, room, rate, prev = out
+    assert np.array_equal(rows, np.concatenate([x_rows, seed_]))
+    assert np.array_equal(g_slots, np.concatenate([x_slots, slot]))
+    assert np.array_equal(mems, np.concatenate([x_members, member]))
+    assert rejoin.tolist() == [True] * x + [False] * n
+    assert np.array_equal(room, members[1 + rows, g_slots])
+    assert np.array_equal(rate, cur[1 + rows, g_slots].astype(np.int64) + old[1 + rows, g_slots])
+    assert np.array_equal(prev, JoinSequence.link(rows * slots + g_slots))
+    assert np.all(last == -1)
+
+    # outcomes as core would give them: some refused, some new rooms, some splits
+    bridge = rng.integers(-1, b, j)
+    reason = rng.integers(0, IS_SPLIT.size, j)
+    split = rng.random((seeds + 1, slots)) < 0.5
+    metrics = [np.zeros((seeds + 1, IS_SPLIT.size), np.int64)] + \
+        [np.zeros(seeds + 1, np.int64) for _ in range(3)]
+    ref = [a.copy() for a in (members, where, count, true_load, split, *metrics, cur)]
+    grows = 1 + rows
+    np.add.at(ref[5], (grows, reason), 1)
+    np.add.at(ref[6], grows[~rejoin], 1)
+    placed = bridge >= 0
+    np.add.at(ref[7], grows[~placed], 1)
+    gr, ps, pm, pb, why = grows[placed], g_slots[placed], mems[placed], bridge[placed], \
+        reason[placed]
+    fresh = why == NEW_ROOM
+    ref[4][gr[fresh], ps[fresh]] = False
+    is_split = IS_SPLIT[why]
+    if is_split.any():
+        key = np.unique(gr[is_split] * slots + ps[is_split])
+        k_rows, k_slots = key // slots, key % slots
+        first = ~ref[4][k_rows, k_slots]
+        ref[4][k_rows, k_slots] = True
+        np.add.at(ref[8], k_rows[first], 1)
+
+    def change() -> None:
+        np.add.at(ref[0], (gr, ps, pb), 1)
+    if placed.any():
+        _room_delta(ref[3], ref[0], gr, ps, change)
+    np.add.at(ref[2], (gr, pb), 1)
+    ref[1][gr, ps, pm] = pb
+    np.add.at(ref[9], (gr, ps, pb), 1)
+    kernels.apply_joins(1, rows, g_slots, mems, rejoin, bridge, reason, NEW_ROOM, IS_SPLIT,
+                        members, where, count, true_load, split, COSTS.params,
+                        np.full(seeds + 1, -1, np.int64), *metrics, True, cur)
+    for got, want in zip((members, where, count, true_load, split, *metrics, cur), ref,
+                         strict=True):
+        assert np.array_equal(got, want)
+
+
+def _numpy_report(now, next_due, state, interval, true_load, noise, rng, reported,  # type: ignore[no-untyped-def]
+                  measured_at):
+    live = (state == SERVING) | (state == DRAINING)
+    due = (now >= next_due) & live
+    if due.any():
+        measured = true_load[due]
+        if noise > 0:
+            measured = measured * np.maximum(1.0 + noise * rng.standard_normal(measured.shape),
+                                             0.0)
+        reported[due] = measured
+        measured_at[due] = now
+    late = now >= next_due
+    next_due[:] = np.where(late, next_due + interval * (np.floor((now - next_due) / interval)
+                                                         + 1.0), next_due)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), noise=st.sampled_from([0.0, 0.02, 0.5]))
+def test_report_views_and_sample_equal_the_numpy_forms(seed: int, noise: float) -> None:
+    rng = np.random.default_rng(seed)
+    r, b = 5, 4
+    state = rng.choice(STATES, (r, b))
+    true_load = rng.random((r, b, 3)) * np.array([10.0, 1e4, 1e4]) - 0.01  # some drift < 0
+    next_due = rng.random((r, b)) * 10.0
+    reported, at = rng.random((r, b, 3)), np.where(rng.random((r, b)) < 0.2, -np.inf, 1.0)
+    ref = [a.copy() for a in (next_due, reported, at)]
+    a_rng, b_rng = np.random.default_rng(seed), np.random.default_rng(seed)
+    _numpy_report(7.0, ref[0], state, 5.0, true_load, noise, a_rng, ref[1], ref[2])
+    kernels.report(7.0, next_due, state, 5.0, true_load, noise, b_rng, reported, at)
+    for got, want in zip((next_due, reported, at), ref, strict=True):
+        assert np.array_equal(got, want)
+    assert a_rng.random() == b_rng.random()  # the same draws were consumed
+
+    available, open_new, age = (np.empty((r, b), np.bool_), np.empty((r, b), np.bool_),
+                                np.empty((r, b)))
+    kernels.views(state, at, 7.0, available, open_new, age)
+    live = (state == SERVING) | (state == DRAINING)
+    assert np.array_equal(available, live & np.isfinite(at))
+    assert np.array_equal(open_new, available & (state == SERVING))
+    assert np.array_equal(age, np.maximum(7.0 - at, 0.0))
+
+    capacity, thresholds = np.array([[8.0, 1e4, 1e4]] * b), Thresholds()
+    count = rng.integers(0, 50, (r, b))
+    clamped = np.maximum(true_load, 0.0)
+    want_stress = stress(clamped, capacity, thresholds)
+    acc = [np.zeros(r) for _ in range(4)] + [np.zeros((r, 1001), np.int64)] + \
+        [np.zeros(r), np.zeros(r, np.int64), np.zeros(r)]
+    got_stress, rowstat = np.empty((r, b)), np.empty((r, 5))
+    kernels.sample(true_load, capacity * thresholds.as_array(), state, count, 5.0, True, 0.005,
+                   got_stress, rowstat, *acc)
+    assert np.array_equal(true_load, clamped)
+    assert np.array_equal(got_stress, want_stress)
+    overload_s, peak, stress_sum, samples, hist, bridge_s, max_up, participant_s = acc
+    masked = np.where(live, want_stress, 0.0)
+    up = (state >= PROVISIONING) & (state <= DRAINING)
+    assert np.array_equal(overload_s, ((want_stress >= 1.0) & live).sum(axis=1) * 5.0)
+    assert np.array_equal(peak, masked.max(axis=1, initial=0.0))
+    assert np.allclose(stress_sum, masked.sum(axis=1), rtol=1e-15, atol=0)  # sum order
+    assert np.array_equal(samples, live.sum(axis=1))
+    bins = np.minimum((want_stress / 0.005).astype(np.int64), 1000)
+    want_hist = np.zeros_like(hist)
+    np.add.at(want_hist, (np.broadcast_to(np.arange(r)[:, None], (r, b))[live], bins[live]), 1)
+    assert np.array_equal(hist, want_hist)
+    assert np.array_equal(bridge_s, up.sum(axis=1) * 5.0)
+    assert np.array_equal(max_up, up.sum(axis=1))
+    assert np.array_equal(participant_s, count.sum(axis=1) * 5.0)
+    assert np.array_equal(rowstat[:, 0], count.sum(axis=1))
+    assert np.array_equal(rowstat[:, 2], masked.max(axis=1))
+    assert np.allclose(rowstat[:, 3], masked.sum(axis=1) / np.maximum(live.sum(axis=1), 1))
+    assert np.array_equal(rowstat[:, 4], ((want_stress >= 1.0) & live).sum(axis=1))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_failure_and_move_equal_the_numpy_room_delta(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    members, _, _, true_load = _state(rng, 3, 5, 3, 6)
+    ref_members, ref_load = members.copy(), true_load.copy()
+    rows, slots = np.nonzero(ref_members[:, :, 1] > 0)
+
+    def fail() -> None:
+        ref_members[rows, slots, 1] = 0
+    _room_delta(ref_load, ref_members, rows, slots, fail)
+    head = np.full(3, -1, np.int64)
+    rooms.fail_bridge(members, head, 1, COSTS.params, true_load)
+    assert np.array_equal(members, ref_members) and np.array_equal(true_load, ref_load)
+
+    r, s = int(rng.integers(0, 3)), int(rng.integers(0, 5))
+    moved = int(ref_members[r, s, 0])
+
+    def move() -> None:
+        ref_members[r, s, 2] += moved
+        ref_members[r, s, 0] = 0
+    _room_delta(ref_load, ref_members, np.array([r]), np.array([s]), move)
+    assert rooms.move_portion(members, head, r, s, 0, 2, COSTS.params, true_load) == moved
+    assert np.array_equal(members, ref_members) and np.array_equal(true_load, ref_load)
+    assert np.all(head == -1)
