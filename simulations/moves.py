@@ -26,7 +26,7 @@ from . import rooms
 from .fleet import DRAINING
 
 if TYPE_CHECKING:
-    from .engine import Engine, Group
+    from .engine import Engine
 
 
 def apply_failure(e: Engine, bridge: int) -> None:
@@ -74,6 +74,7 @@ def migrate(e: Engine, now: float, seen: tuple[np.ndarray, np.ndarray], drain: b
         else:
             cooled = now - g.last_rebalanced >= g.config.move_cooldown_s
             due = view.available & cooled & (view.expected_stress >= g.config.hot_stress)
+        charged: list[tuple[int, int, int]] = []  # (row, target, members) of each move
         for r in np.flatnonzero(due.any(axis=1)).tolist():
             gr = g.rows.start + r
             portions = _portions(e.members[gr], np.flatnonzero(due[r]))
@@ -86,20 +87,26 @@ def migrate(e: Engine, now: float, seen: tuple[np.ndarray, np.ndarray], drain: b
                                       g.config, e.costs.table, g.rng)
                 g.last_rebalanced[r, plan.rebalanced] = now
             for move in plan.moves:
-                _apply_move(e, g, r, int(move.room), int(move.from_bridge), int(move.to_bridge),
-                            now)
+                dst = int(move.to_bridge)
+                n = _apply_move(e, gr, int(move.room), int(move.from_bridge), dst)
+                charged.append((r, dst, n))
+        if charged:
+            # One ledger call per group, entries in move order: every plan of this pass read
+            # the view taken before it, so charging at the end changes nothing it saw.
+            rows, dsts, sizes = (np.array(c, dtype=np.int64) for c in zip(*charged, strict=True))
+            egress, ingress = room_streams(sizes, e.costs.table.last_n)
+            g.ledger.add(rows, dsts, e.costs.table.streams_to_load(egress, ingress), now)
 
 
-def _apply_move(e: Engine, g: Group, r: int, slot: int, src: int, dst: int, now: float) -> None:
-    gr = g.rows.start + r
+def _apply_move(e: Engine, gr: int, slot: int, src: int, dst: int) -> int:
+    """Move room ``slot``'s members on ``src`` to ``dst`` in engine row ``gr``; returns how
+    many moved."""
     n = int(rooms.move_portion(e.members, e.head, gr, slot, src, dst, e.costs.params,
                                e.true_load))
     sessions = e.where[gr, slot]
     sessions[sessions == src] = dst
     e.count[gr, src] -= n
     e.count[gr, dst] += n
-    egress, ingress = room_streams(np.array([n]), e.costs.table.last_n)
-    g.ledger.add(np.array([r]), np.array([dst]),
-                 e.costs.table.streams_to_load(egress, ingress), now)
     e.metrics.migrations[gr] += 1
     e.metrics.migrated[gr] += n
+    return n
