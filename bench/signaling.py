@@ -3,18 +3,32 @@
 Starts, for each event loop: one ``sfu-balancer serve`` process (dev mode, no abuse limits,
 pinned to CPU 0 so it has exactly one core), ``--bridges`` emulated bridges
 (``sfu-bridge --emulate``: real bridge links, no media, load from the simulator's cost model)
-and this load generator (pinned to the other CPUs). Then:
+and this load generator (pinned to the other CPUs). The participants are ``wsload.RawSocket``s,
+a minimal WebSocket client far cheaper than aiohttp's, so that the generator and the bridges
+on the other core keep the balancer's core busy (the printed ``cpu`` share says whether they
+did). Then:
 
-1. **throughput**: ``--concurrency`` clients in a closed loop, each cycle = open ``/ws``,
-   ``join``, wait for ``joined``, ``leave``, wait for ``left``, close; ``--joins`` cycles in
-   all. Prints joins/s of wall time and joins per CPU-second of the balancer.
+1. **throughput**, closed loop, ``--concurrency`` clients, ``--joins`` cycles in all, twice:
+   - *fresh*: a cycle is open ``/ws`` (TCP + upgrade), ``join`` -> ``joined``,
+     ``leave`` -> ``left``, close: a participant arriving and going.
+   - *reused*: each client keeps one socket; a cycle is ``join`` -> ``joined``,
+     ``leave`` -> ``left`` on it: the join itself, as in a rejoin after a move.
+   **joins per CPU-second** = cycles completed / CPU seconds (user + system) the balancer
+   process used meanwhile: the rate one core would sustain. Also printed: joins/s of wall time
+   and the balancer's share of its core.
 2. **latency and hold**: joins opened at ``--rate`` per second (open loop: a slow balancer is
-   not waited for) until ``--hold`` participants are joined at once; p50/p99 join latency
-   (``join`` sent -> ``joined``), then every held socket is pinged and must answer, and the
-   bridges' reports must count every participant. Then all leave.
+   not waited for) until ``--hold`` participants are joined at once; p50/p99 join latency =
+   ``join`` written to the socket -> ``joined``'s bytes read by the client (the connect and
+   upgrade before it are not counted), then every held socket is pinged and must answer, and
+   the bridges' reports must count every participant. Then all leave.
 
-Targets (issue 5): >= 2,000 joins/s on one core; uvloop >= 1.3x asyncio; p99 < 50 ms at
-500 joins/s; 5,000 concurrent participant WebSockets. Every phase is bounded in count and time.
+The loops' balancers run side by side and their throughput rounds (``--rounds``) alternate;
+the medians are printed, with each figure's range over the rounds, and the uvloop/asyncio
+ratios are of those medians.
+
+Targets (issue 5): >= 2,000 joins per CPU-second on one core; uvloop >= 1.3x asyncio (same
+run); p99 < 50 ms at 500 joins/s; 5,000 concurrent participant WebSockets. Every phase is
+bounded in count and time. The machine is shared: run it more than once, and read ``uptime``.
 Usage: python bench/signaling.py [--quick] [--loops uvloop,asyncio]
 """
 
@@ -23,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -37,6 +52,7 @@ import aiohttp
 import numpy as np
 import psutil
 import uvloop
+from wsload import RawSocket, connect
 
 ROOT = Path(__file__).resolve().parent.parent
 PHASE_LIMIT_S = 120.0
@@ -92,6 +108,14 @@ class Stack:
     def balancer(self) -> psutil.Process:
         return psutil.Process(self.processes[0].pid)
 
+    def others_cpu(self) -> float:
+        """CPU seconds so far of what shares the other cores: this generator, the bridges."""
+        total = 0.0
+        for pid in [os.getpid()] + [p.pid for p in self.processes[1:]]:
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+        return total
+
     def stop(self) -> None:
         for p in self.processes:
             p.terminate()
@@ -117,94 +141,88 @@ async def wait_ready(http: aiohttp.ClientSession, stack: Stack) -> str:
     raise SystemExit(f"{stack.bridges} emulated bridges not serving within 30 s")
 
 
-async def receive(ws: aiohttp.ClientWebSocketResponse, wanted: str) -> dict[str, object]:
-    """The next message of type ``wanted``; an error frame or a closed socket raises."""
-    while True:
-        msg = await ws.receive(timeout=30)
-        if msg.type != aiohttp.WSMsgType.TEXT:
-            raise ConnectionError(f"socket closed waiting for {wanted}")
-        data: dict[str, object] = json.loads(msg.data)
-        if data["type"] == wanted:
-            return data
-        if data["type"] == "error":
-            raise RuntimeError(str(data.get("code")))
-
-
-async def join(http: aiohttp.ClientSession, url: str, room: str
-               ) -> tuple[aiohttp.ClientWebSocketResponse, float]:
-    ws = await http.ws_connect(f"{url}/ws", heartbeat=None, autoping=True)
+async def join(stack: Stack, room: str) -> tuple[RawSocket, float]:
+    """A fresh socket joined to ``room``, and its join latency: ``join`` written to the socket
+    -> ``joined``'s bytes read (the connect and handshake before are not in it)."""
+    ws = await connect("127.0.0.1", stack.port)
     sent = time.perf_counter()
-    await ws.send_str(json.dumps({"type": "join", "room": room, "sdp": FAKE_OFFER}))
-    await receive(ws, "joined")
-    return ws, time.perf_counter() - sent
+    ws.send(json.dumps({"type": "join", "room": room, "sdp": FAKE_OFFER}))
+    arrived, _ = await ws.receive("joined")
+    return ws, arrived - sent
 
 
-async def throughput(http: aiohttp.ClientSession, stack: Stack, joins: int,
-                     concurrency: int, fresh: bool) -> dict[str, float]:
-    """Closed loop. ``fresh``: every cycle opens its own WebSocket (a participant arriving);
-    otherwise each client keeps one socket and joins, leaves, joins again on it (the cost of
-    the join itself, as in a rejoin after a move)."""
+async def leave(ws: RawSocket) -> None:
+    ws.send('{"type": "leave"}')
+    await ws.receive("left")
+
+
+FAILURES = (RuntimeError, ConnectionError, OSError, TimeoutError)
+
+
+async def throughput(stack: Stack, joins: int, concurrency: int, fresh: bool
+                     ) -> dict[str, float]:
+    """Closed loop of ``concurrency`` clients, ``joins`` cycles in all. ``fresh``: a cycle is
+    connect ``/ws``, ``join``, ``joined``, ``leave``, ``left``, close (a participant arriving
+    and going); otherwise each client keeps one socket and a cycle is ``join``, ``joined``,
+    ``leave``, ``left`` on it (the cost of the join itself, as in a rejoin after a move)."""
     remaining = iter(range(joins))
     errors: dict[str, int] = {}
-    latencies: list[float] = []
+    done = 0
     room = lambda i: f"tp-{i % (joins // 5 or 1)}"  # noqa: E731
 
-    async def cycle(ws: aiohttp.ClientWebSocketResponse, i: int) -> None:
-        sent = time.perf_counter()
-        await ws.send_str(json.dumps({"type": "join", "room": room(i), "sdp": FAKE_OFFER}))
-        await receive(ws, "joined")
-        latencies.append(time.perf_counter() - sent)
-        await ws.send_str('{"type": "leave"}')
-        await receive(ws, "left")
-
     async def client() -> None:
-        ws = None if fresh else await http.ws_connect(f"{stack.url}/ws", heartbeat=None)
+        nonlocal done
+        ws = None if fresh else await connect("127.0.0.1", stack.port)
         for i in remaining:
             try:
                 if fresh:
-                    ws, latency = await join(http, stack.url, room(i))
-                    latencies.append(latency)
-                    await ws.send_str('{"type": "leave"}')
-                    await receive(ws, "left")
+                    ws, _ = await join(stack, room(i))
+                    await leave(ws)
                     await ws.close()
                 else:
                     assert ws is not None
-                    await cycle(ws, i)
-            except (RuntimeError, ConnectionError, aiohttp.ClientError, TimeoutError) as exc:
+                    ws.send(json.dumps({"type": "join", "room": room(i), "sdp": FAKE_OFFER}))
+                    await ws.receive("joined")
+                    await leave(ws)
+                done += 1
+            except FAILURES as exc:
                 errors[str(exc) or type(exc).__name__] = errors.get(str(exc), 0) + 1
         if ws is not None and not fresh:
             await ws.close()
 
+    gc.collect()  # the generator's own garbage, freed before the clock starts (see main)
+    others0 = stack.others_cpu()
     cpu0 = stack.balancer.cpu_times()
     started = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*(client() for _ in range(concurrency))), PHASE_LIMIT_S)
     wall = time.perf_counter() - started
     cpu1 = stack.balancer.cpu_times()
     cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
-    done = len(latencies)
+    others = stack.others_cpu() - others0
     if errors:
         print(f"  throughput errors: {errors}")
     prefix = "" if fresh else "reuse_"
     return {f"{prefix}joins": done, f"{prefix}joins_per_s": done / wall,
-            f"{prefix}balancer_cpu_share": cpu / wall,
+            f"{prefix}balancer_cpu_share": cpu / wall, f"{prefix}others_cpu_share": others / wall,
             f"{prefix}joins_per_cpu_s": done / max(cpu, 1e-9)}
 
 
 async def hold(http: aiohttp.ClientSession, stack: Stack, count: int, rate: float,
                room_size: int) -> dict[str, float]:
-    sockets: list[aiohttp.ClientWebSocketResponse] = []
+    sockets: list[RawSocket] = []
     latencies: list[float] = []
     errors: dict[str, int] = {}
 
     async def one(i: int) -> None:
         try:
-            ws, latency = await join(http, stack.url, f"hold-{i // room_size}")
-        except (RuntimeError, ConnectionError, aiohttp.ClientError, TimeoutError) as exc:
+            ws, latency = await join(stack, f"hold-{i // room_size}")
+        except FAILURES as exc:
             errors[str(exc)] = errors.get(str(exc), 0) + 1
             return
         sockets.append(ws)
         latencies.append(latency)
 
+    gc.collect()
     started = time.perf_counter()
     tasks = []
     for i in range(count):  # open loop: start each join on schedule, never wait for the last
@@ -217,9 +235,9 @@ async def hold(http: aiohttp.ClientSession, stack: Stack, count: int, rate: floa
     if errors:
         print(f"  hold errors: {errors}")
 
-    async def ping(ws: aiohttp.ClientWebSocketResponse) -> bool:
-        await ws.send_str('{"type": "ping"}')
-        await receive(ws, "pong")
+    async def ping(ws: RawSocket) -> bool:
+        ws.send('{"type": "ping"}')
+        await ws.receive("pong")
         return True
 
     alive = sum(await asyncio.wait_for(asyncio.gather(*(ping(ws) for ws in sockets)),
@@ -232,8 +250,7 @@ async def hold(http: aiohttp.ClientSession, stack: Stack, count: int, rate: floa
                            for b in (await r.json())["bridges"])
         await asyncio.sleep(0.25)
     rss_mb = stack.balancer.memory_info().rss / 2**20
-    for ws in sockets:
-        await ws.close()
+    await asyncio.gather(*(ws.close() for ws in sockets))
     lat = np.array(latencies) * 1e3
     return {"held": len(sockets), "alive": alive, "reported": reported, "offered_rate": offered,
             "p50_ms": float(np.percentile(lat, 50)) if lat.size else 0.0,
@@ -241,22 +258,44 @@ async def hold(http: aiohttp.ClientSession, stack: Stack, count: int, rate: floa
             "balancer_rss_mb": rss_mb}
 
 
-async def measure(loop: str, args: argparse.Namespace) -> dict[str, float | str]:
-    stack = Stack(loop, args.bridges)
-    stack.start()
+def median_of(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the rounds, and ``<key>_lo``/``<key>_hi`` its range."""
+    out: dict[str, float] = {}
+    for key in rounds[0]:
+        values = sorted(r[key] for r in rounds)
+        out[key] = float(np.median(values))
+        out[f"{key}_lo"], out[f"{key}_hi"] = values[0], values[-1]
+    return out
+
+
+async def measure(loops: list[str], args: argparse.Namespace) -> list[dict[str, float | str]]:
+    """All loops' balancers run side by side, and their throughput rounds alternate, so that a
+    neighbour's load on this shared machine falls on every loop alike (the ratio is fairer)."""
+    stacks = {loop: Stack(loop, args.bridges) for loop in loops}
+    for stack in stacks.values():
+        stack.start()
     try:
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as http:
-            running = await wait_ready(http, stack)
-            if running != loop:
-                raise SystemExit(f"asked for {loop}, the balancer runs on {running}")
-            await throughput(http, stack, min(500, args.joins), args.concurrency, True)  # warm
-            tp = await throughput(http, stack, args.joins, args.concurrency, True)
-            reuse = await throughput(http, stack, args.joins, args.concurrency, False)
-            hd = await hold(http, stack, args.hold, args.rate, args.room_size)
-        return {"loop": loop, **tp, **reuse, **hd}
+            for loop, stack in stacks.items():
+                running = await wait_ready(http, stack)
+                if running != loop:
+                    raise SystemExit(f"asked for {loop}, the balancer runs on {running}")
+                await throughput(stack, min(500, args.joins), args.concurrency, True)  # warm
+            rounds: dict[str, list[dict[str, float]]] = {loop: [] for loop in loops}
+            for _ in range(args.rounds):
+                for loop, stack in stacks.items():
+                    fresh = await throughput(stack, args.joins, args.concurrency, True)
+                    reuse = await throughput(stack, args.joins, args.concurrency, False)
+                    rounds[loop].append(fresh | reuse)
+            rows: list[dict[str, float | str]] = []
+            for loop, stack in stacks.items():
+                held = await hold(http, stack, args.hold, args.rate, args.room_size)
+                rows.append({"loop": loop, **median_of(rounds[loop]), **held})
+        return rows
     finally:
-        stack.stop()
+        for stack in stacks.values():
+            stack.stop()
 
 
 def verdict(ok: bool, text: str) -> str:
@@ -272,42 +311,58 @@ def main() -> None:
     parser.add_argument("--hold", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--room-size", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="throughput rounds per loop; medians are printed")
     parser.add_argument("--quick", action="store_true", help="small counts, a smoke run")
     args = parser.parse_args()
     if args.quick:
-        args.joins, args.hold = 600, 300
+        args.joins, args.hold, args.rounds = 600, 300, 1
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * args.hold + 1024)), hard))
     pin(set(range(1, os.cpu_count() or 1)) or {0})
-    rows = [uvloop.run(measure(loop, args)) for loop in args.loops.split(",")]
+    # No collector pauses in the generator while it measures (it collects between phases):
+    # a pause here would stamp the balancer's replies late and delay the open-loop schedule.
+    gc.disable()
+    rows = uvloop.run(measure(args.loops.split(","), args))
     print(f"signaling: {args.bridges} emulated bridges, balancer pinned to CPU 0, "
-          f"{os.cpu_count()} CPUs")
-    print("joins/s: wall, with the balancer's share of its core; joins/cpu-s: per CPU-second "
-          "of the balancer. fresh = a new WebSocket per join, reused = join/leave cycles on "
-          "open sockets.")
-    print(f"{'loop':8} {'fresh/s':>8} {'cpu':>5} {'fresh/cpu-s':>11} {'reused/s':>9} {'cpu':>5} "
-          f"{'reused/cpu-s':>12} {'held':>5} {'alive':>5} {'reported':>8} {'rate':>6} "
-          f"{'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7}")
+          f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} at the end")
+    print("joins/cpu-s = cycles per CPU-second of the balancer (user + system); joins/s = per "
+          "second of wall time, with the balancer's share of its core (cpu).\n"
+          "fresh = connect, join, leave, close per cycle; reused = join, leave on open sockets. "
+          "p50/p99 = join written -> joined read, while ramping up to the held sockets.")
+    print("other = CPU share of the generator and the bridges, on the other core(s): near "
+          f"{max(1, (os.cpu_count() or 2) - 1)}.0 means they, not the balancer, set the wall rate.")
+    print(f"{'loop':8} {'fresh/s':>8} {'cpu':>5} {'other':>5} {'fresh/cpu-s':>11} {'reused/s':>9} "
+          f"{'cpu':>5} {'other':>5} {'reused/cpu-s':>12} {'held':>5} {'alive':>5} "
+          f"{'reported':>8} {'rate':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7}")
     for r in rows:
         print(f"{r['loop']:8} {r['joins_per_s']:8.0f} {r['balancer_cpu_share']:5.2f} "
-              f"{r['joins_per_cpu_s']:11.0f} {r['reuse_joins_per_s']:9.0f} "
-              f"{r['reuse_balancer_cpu_share']:5.2f} {r['reuse_joins_per_cpu_s']:12.0f} "
+              f"{r['others_cpu_share']:5.2f} {r['joins_per_cpu_s']:11.0f} "
+              f"{r['reuse_joins_per_s']:9.0f} {r['reuse_balancer_cpu_share']:5.2f} "
+              f"{r['reuse_others_cpu_share']:5.2f} {r['reuse_joins_per_cpu_s']:12.0f} "
               f"{r['held']:5.0f} {r['alive']:5.0f} "
               f"{r['reported']:8.0f} {r['offered_rate']:6.0f} {r['p50_ms']:7.1f} "
               f"{r['p99_ms']:7.1f} {r['balancer_rss_mb']:7.0f}")
+    for r in rows:
+        print(f"  {r['loop']}: over {args.rounds} rounds, fresh/cpu-s "
+              f"{r['joins_per_cpu_s_lo']:.0f}-{r['joins_per_cpu_s_hi']:.0f}, reused/cpu-s "
+              f"{r['reuse_joins_per_cpu_s_lo']:.0f}-{r['reuse_joins_per_cpu_s_hi']:.0f} "
+              "(the table has the medians)")
     by = {r["loop"]: r for r in rows}
     first = rows[0]
     print("targets:")
-    for prefix, what in (("", "on fresh sockets"), ("reuse_", "on open sockets")):
+    for prefix, what in (("", "fresh sockets"), ("reuse_", "open sockets (reused)")):
         rate = float(first[f"{prefix}joins_per_cpu_s"])
         print(verdict(rate >= 2000,
-                      f"{first['loop']}: {rate:.0f} joins per balancer CPU-second {what} "
+                      f"{first['loop']}: {rate:.0f} joins per balancer CPU-second on {what} "
                       f"(>= 2,000 on one core; wall {first[f'{prefix}joins_per_s']:.0f}/s at "
                       f"{first[f'{prefix}balancer_cpu_share']:.0%} of its core)"))
     if "uvloop" in by and "asyncio" in by:
-        ratio = float(by["uvloop"]["joins_per_cpu_s"]) / float(by["asyncio"]["joins_per_cpu_s"])
-        print(verdict(ratio >= 1.3, f"uvloop / asyncio joins per CPU-second = {ratio:.2f} "
-                                    "(>= 1.3)"))
+        for prefix, what in (("", "fresh"), ("reuse_", "reused")):
+            ratio = (float(by["uvloop"][f"{prefix}joins_per_cpu_s"])
+                     / float(by["asyncio"][f"{prefix}joins_per_cpu_s"]))
+            print(verdict(ratio >= 1.3, f"uvloop / asyncio joins per CPU-second, {what}: "
+                                        f"{ratio:.2f} (>= 1.3)"))
     print(verdict(float(first["p99_ms"]) < 50,
                   f"{first['loop']}: p99 join latency {first['p99_ms']:.1f} ms at "
                   f"{first['offered_rate']:.0f} joins/s offered (< 50 ms at 500/s)"))
