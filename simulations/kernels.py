@@ -86,6 +86,8 @@ def apply_joins(row0: Any, rows: Any, slots: Any, mems: Any, rejoin: Any, bridge
                 use_rate: bool, rate_cur: Any) -> None:
     """Apply core's placements of one group's tick, in join order. A room's first join
     (``new_room``) clears its split flag; its first split join counts one split conference.
+    Core gives ``new_room`` only to a room without members, so no split join of that room
+    precedes it in the call: join order and "clear all, then mark" (the numpy form) agree.
     Re-joins are counted in ``joins_m`` when queued, not here."""
     size = rows.shape[0]
     c_rows, c_slots = np.empty(size, np.int64), np.empty(size, np.int64)

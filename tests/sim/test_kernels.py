@@ -11,12 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sfu_balancer.core import CostTable, JoinSequence, Thresholds, stress
+from sfu_balancer.core.model import REASON_INDEX, Reason
 from simulations import kernels, rooms
 from simulations.costmodel import CostModel
 from simulations.fleet import DRAINING, FAILED, OFF, PROVISIONING, SERVING
 from simulations.joins import IS_SPLIT, NEW_ROOM
 
 COSTS = CostModel(CostTable(last_n=5))
+STICKY = REASON_INDEX[Reason.STICKY]
 STATES = np.array([OFF, PROVISIONING, SERVING, SERVING, DRAINING, FAILED], dtype=np.int8)
 
 
@@ -136,6 +138,8 @@ def test_gather_and_apply_joins_equal_the_numpy_forms(seed: int) -> None:
     # outcomes as core would give them: some refused, some new rooms, some splits
     bridge = rng.integers(-1, b, j)
     reason = rng.integers(0, IS_SPLIT.size, j)
+    # as in core: no split join of a room comes before its new_room join (here: none at all)
+    reason[(reason == NEW_ROOM) & (prev >= 0)] = STICKY
     split = rng.random((seeds + 1, slots)) < 0.5
     metrics = [np.zeros((seeds + 1, IS_SPLIT.size), np.int64)] + \
         [np.zeros(seeds + 1, np.int64) for _ in range(3)]
