@@ -65,7 +65,10 @@ class BridgeLink:
         self._waiting[req] = future
         try:
             await self.send(build(req))
-            reply = await asyncio.wait_for(asyncio.shield(future), limit_s)
+            # A timeout or a cancellation cancels ``future`` too: it is dropped from _waiting
+            # below, and _resolve skips done futures (cheaper than wait_for(shield(...))).
+            async with asyncio.timeout(limit_s):
+                reply = await future
         except TimeoutError as exc:
             raise BridgeUnavailable(f"{self.bridge_id} did not answer in {limit_s} s") from exc
         finally:
