@@ -38,6 +38,8 @@ async def test_bad_messages_get_errors_and_the_socket_survives(cluster_factory) 
         json.dumps({"type": "join", "room": "ok", "sdp": "v=0\r\n", "participant": "a b"}),
         b"\x00\x01",
         json.dumps({"type": "join", "room": "ok", "sdp": "v=0\r\nnot really sdp\r\n"}),
+        '{"type": "ping", "n": NaN}',  # not JSON (RFC 8259), though Python's json takes it
+        "[" * 5000,  # deeper than any parser's limit: refused, never a crash
     ]
     replies = await _ws_exchange(cluster.url, frames)
     assert [r["type"] for r in replies[:-1]] == ["error"] * len(frames)
