@@ -8,19 +8,19 @@ framatalk-2020 over 100 seeds for 14 days under 4 GB.
 Rates are events / CPU seconds of this process (``time.process_time``; the engine and SimPy
 are single-threaded, so that is one core), so that other work on the machine does not count
 against either side; wall-clock rates are printed too. Both figures and the ratio come from
-the same run. The engine's compiled code is loaded (numba's on-disk cache) by a small warm-up
-run first: that one-time cost is not throughput. The batched figure defaults to 2,048
-replicas (the per-tick Python work is then amortised; past that, memory traffic grows), and
-256 replicas are printed as well.
+the same run: each is the median of ``--repeat`` measurements (with their range), and SimPy
+runs ``--simpy-seeds`` workloads per measurement (one alone is only ~60 ms). A small warm-up
+run first loads the engine's compiled code (numba's on-disk cache): a one-time cost, not
+throughput. The batched figure defaults to 2,048 replicas (the per-tick Python work is then
+amortised); 256 replicas are printed as well.
 
-Measured 2026-12-01 on the 2-core VM, ``taskset -c 1``, other engineers' jobs running: see
-docs/scenarios.md for the figures, and the session report for where the time goes (core's
-placement kernel and migration planner are about half of it).
+Figures measured on the 2-core VM (``taskset -c 1``, other jobs running) and where the time
+goes: docs/scenarios.md, "Speed".
 
 The memory check runs in a child process of its own (nothing else ran in it), and its peak
 resident set is read with getrusage(RUSAGE_CHILDREN) once the child has exited.
 
-    python bench/sim_throughput.py [--replicas 2048] [--also 256] [--hours 2]
+    python bench/sim_throughput.py [--replicas 2048] [--also 256] [--hours 2] [--repeat 3]
     python bench/sim_throughput.py --framatalk-seeds 100 --memory-only
 """
 
@@ -69,31 +69,51 @@ def warm_up() -> None:
     runner.run(sc, progress=False)
 
 
-def throughput(replicas: int, also: int, hours: float) -> None:
-    warm_up()
-    batched = engine_rate(replicas, hours)
-    smaller = engine_rate(also, hours) if also else None
-    single = engine_rate(1, hours)
-    sc = load_scenario(SCENARIO, seeds=1, hours=hours, policies=["random"], warmup_s=0)
-    s = runner.workloads(sc, 1)[0]
+def simpy_rate(seeds: int, hours: float) -> tuple[float, float]:
+    """(events per CPU second, per wall second) of the SimPy model over ``seeds`` workloads
+    (one 2 h workload is ~60 ms of SimPy: too short to time alone)."""
+    sc = load_scenario(SCENARIO, seeds=seeds, hours=hours, policies=["random"], warmup_s=0)
+    workloads = runner.workloads(sc, seeds)
     counted: list[int] = []
 
     def reference() -> None:
-        counted.append(simpy_means(s, sc.bridges, sc.sim.horizon_s, 0.0,
-                                   sc.costs.single_load[:, 0], np.random.default_rng(0))[2])
+        for i, s in enumerate(workloads):
+            counted.append(simpy_means(s, sc.bridges, sc.sim.horizon_s, 0.0,
+                                       sc.costs.single_load[:, 0], np.random.default_rng(i))[2])
     cpu, wall = _timed(reference)
-    simpy = (counted[0] / cpu, counted[0] / wall)
+    return sum(counted) / cpu, sum(counted) / wall
 
-    def line(label: str, rate: tuple[float, float], note: str = "") -> None:
-        print(f"{label:<34}{rate[0]:12,.0f} participant-events/s  "
-              f"(wall {rate[1]:,.0f}){note}")
-    line(f"engine batched ({replicas} replicas):", batched, "  target 5,000,000")
-    if smaller:
-        line(f"engine batched ({also} replicas):", smaller)
-    line("engine single replica:", single)
-    line("simpy reference:", simpy)
-    print(f"ratio batched ({replicas})/simpy: {batched[0] / simpy[0]:.1f}x (target 30x; wall "
-          f"{batched[1] / simpy[1]:.1f}x); single/simpy: {single[0] / simpy[0]:.3f}x")
+
+def throughput(replicas: int, also: int, hours: float, repeat: int, simpy_seeds: int) -> None:
+    """Each figure is the median of ``repeat`` runs (the machine is shared: runs vary)."""
+    warm_up()
+    runs: dict[str, list[tuple[float, float]]] = {"batched": [], "also": [], "single": [],
+                                                  "simpy": []}
+    for _ in range(repeat):
+        runs["batched"].append(engine_rate(replicas, hours))
+        if also:
+            runs["also"].append(engine_rate(also, hours))
+        runs["single"].append(engine_rate(1, hours))
+        runs["simpy"].append(simpy_rate(simpy_seeds, hours))
+    med = {k: (float(np.median([r[0] for r in v])), float(np.median([r[1] for r in v])))
+           for k, v in runs.items() if v}
+    spread = {k: (min(r[0] for r in v), max(r[0] for r in v)) for k, v in runs.items() if v}
+
+    def line(label: str, key: str, note: str = "") -> None:
+        low, high = spread[key]
+        print(f"{label:<34}{med[key][0]:12,.0f} participant-events/s  (runs {low:,.0f}-"
+              f"{high:,.0f}; wall {med[key][1]:,.0f}){note}")
+    print(f"median of {repeat} runs, CPU time of this process, steady/random, {hours:g} h:")
+    line(f"engine batched ({replicas} replicas):", "batched", "  target 5,000,000")
+    if also:
+        line(f"engine batched ({also} replicas):", "also")
+    line("engine single replica:", "single")
+    line(f"simpy reference ({simpy_seeds} seeds):", "simpy")
+    ratios = sorted(b[0] / p[0] for b, p in zip(runs["batched"], runs["simpy"], strict=True))
+    print(f"ratio batched ({replicas})/simpy: {med['batched'][0] / med['simpy'][0]:.1f}x "
+          f"(target 30x; per run {ratios[0]:.1f}-{ratios[-1]:.1f}x; wall "
+          f"{med['batched'][1] / med['simpy'][1]:.1f}x); "
+          f"single/simpy: {med['single'][0] / med['simpy'][0]:.3f}x")
 
 
 def framatalk_child(seeds: int, days: float) -> None:
@@ -134,6 +154,9 @@ def main() -> None:
     parser.add_argument("--also", type=int, default=256,
                         help="also measure this many replicas (0: skip)")
     parser.add_argument("--hours", type=float, default=2.0)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--simpy-seeds", type=int, default=16,
+                        help="workloads the SimPy reference runs per measurement")
     parser.add_argument("--framatalk-seeds", type=int, default=0,
                         help="also run 14-day framatalk-2020 with this many seeds (balanced) "
                              "in a child process and report its peak memory")
@@ -150,7 +173,7 @@ def main() -> None:
     ok = framatalk_memory(args.framatalk_seeds, args.framatalk_days) \
         if args.framatalk_seeds else True
     if not args.memory_only:
-        throughput(args.replicas, args.also, args.hours)
+        throughput(args.replicas, args.also, args.hours, args.repeat, args.simpy_seeds)
     raise SystemExit(0 if ok else 1)
 
 
