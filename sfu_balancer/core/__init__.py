@@ -9,7 +9,8 @@ Rules for everything under this package:
 
 from .admission import admit_tiers, fleet_utilization, within_quota
 from .config import RoutingConfig
-from .decide import FleetSnapshot, build_view, decide_join, decide_move
+from .decide import FleetLayout, FleetSnapshot, build_view, decide_join, decide_move
+from .fleet_table import FleetTable
 from .ledger import LedgerRows, LiveLedger, PendingLedger
 from .load import CostTable, Thresholds, join_cost, stress
 from .migration import MigrationPlan, RoomPortion, plan_drain, plan_rebalance
@@ -49,7 +50,9 @@ __all__ = [
     "Capacity",
     "CostTable",
     "Decision",
+    "FleetLayout",
     "FleetSnapshot",
+    "FleetTable",
     "FleetView",
     "JoinBatch",
     "JoinOutcome",

@@ -8,7 +8,7 @@ mutates shared state: the caller charges the ledger with ``decision.detail["cost
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -26,31 +26,50 @@ from .policies.kernels import EXTERNAL
 
 
 @dataclass(frozen=True)
-class FleetSnapshot:
-    """The fleet as one balancer sees it at ``now``: bridges and their latest reports."""
+class FleetLayout:
+    """What a fleet's columns are: its bridges in order, and the lookups derived from them.
+    Shared by every snapshot of an unchanged bridge list (``FleetTable``), so a join does not
+    rebuild them."""
 
     bridges: tuple[BridgeInfo, ...]
-    reports: Mapping[str, LoadReport]
-    now: float
-    report_interval_s: float = 1.0
 
     @cached_property
     def ids(self) -> tuple[str, ...]:
         return tuple(b.id for b in self.bridges)
 
-    def index(self) -> dict[str, int]:
-        return self._index
-
     @cached_property
-    def _index(self) -> dict[str, int]:
+    def index(self) -> dict[str, int]:
         return {b.id: i for i, b in enumerate(self.bridges)}
 
-    def region_codes(self) -> dict[str, int]:
-        return self._regions
+    @cached_property
+    def regions(self) -> dict[str, int]:
+        return region_codes(self.bridges)
+
+
+@dataclass(frozen=True)
+class FleetSnapshot:
+    """The fleet as one balancer sees it at ``now``: bridges and their latest reports.
+    ``layout``, when given, must describe ``bridges`` (``FleetTable`` guarantees it)."""
+
+    bridges: tuple[BridgeInfo, ...]
+    reports: Mapping[str, LoadReport]
+    now: float
+    report_interval_s: float = 1.0
+    layout: FleetLayout | None = field(default=None, compare=False, repr=False)
 
     @cached_property
-    def _regions(self) -> dict[str, int]:
-        return region_codes(self.bridges)
+    def _layout(self) -> FleetLayout:
+        return self.layout if self.layout is not None else FleetLayout(self.bridges)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return self._layout.ids
+
+    def index(self) -> dict[str, int]:
+        return self._layout.index
+
+    def region_codes(self) -> dict[str, int]:
+        return self._layout.regions
 
 
 def region_codes(bridges: Sequence[BridgeInfo]) -> dict[str, int]:

@@ -16,7 +16,7 @@ Rules:
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -222,9 +222,13 @@ class LiveLedger:
             if not charges.placed_at:
                 del self._bridges[bridge]
 
-    def rows(self, bridge_ids: Sequence[str]) -> LiveLedgerRows:
-        """The ledger as one view row over ``bridge_ids`` (the fleet view's columns)."""
-        return LiveLedgerRows(self, tuple(bridge_ids))
+    def rows(self, bridge_ids: Sequence[str],
+             index: Mapping[str, int] | None = None) -> LiveLedgerRows:
+        """The ledger as one view row over ``bridge_ids`` (the fleet view's columns);
+        ``index`` (id -> column of ``bridge_ids``) saves building it when the caller has it."""
+        ids = tuple(bridge_ids)
+        return LiveLedgerRows(self, ids, index if index is not None
+                              else {b: i for i, b in enumerate(ids)})
 
     def _recent(self, bridge: str, now: float) -> int:
         charges = self._bridges.get(bridge)
@@ -238,16 +242,26 @@ class LiveLedger:
 class LiveLedgerRows:
     ledger: LiveLedger
     ids: tuple[str, ...]
+    index: Mapping[str, int]  # id -> column of ``ids``
 
     @property
     def bridges(self) -> int:
         return len(self.ids)
 
     def pending(self) -> FloatArray:
-        empty = np.zeros(3)
-        rows = [c.pending if (c := self.ledger._bridges.get(b)) else empty for b in self.ids]
-        return np.array(rows, dtype=np.float64).reshape(1, len(self.ids), 3)
+        # a pass over the bridges holding charges, not over the fleet: a join on a large fleet
+        # must not cost a Python step per bridge
+        out = np.zeros((1, len(self.ids), 3))
+        for bridge, charges in self.ledger._bridges.items():
+            column = self.index.get(bridge)
+            if column is not None:
+                out[0, column] = charges.pending
+        return out
 
     def recent_counts(self, now: float) -> FloatArray:
-        counts = [float(self.ledger._recent(b, now)) for b in self.ids]
-        return np.array(counts, dtype=np.float64).reshape(1, len(self.ids))
+        out = np.zeros((1, len(self.ids)))
+        for bridge in self.ledger._bridges:
+            column = self.index.get(bridge)
+            if column is not None:
+                out[0, column] = float(self.ledger._recent(bridge, now))
+        return out

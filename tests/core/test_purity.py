@@ -19,7 +19,7 @@ def test_core_imports_nothing_impure_in_a_fresh_interpreter() -> None:
 def test_core_all_is_complete_and_resolvable() -> None:
     public = {name for name in vars(core) if not name.startswith("_")}
     modules = {"admission", "config", "decide", "ledger", "load", "migration", "model",
-               "placement", "policies", "record"}
+               "placement", "policies", "record", "fleet_table"}
     assert set(core.__all__) == public - modules
     for name in core.__all__:
         assert getattr(core, name) is not None
