@@ -70,13 +70,12 @@ class Engine:
         self.split = np.zeros((self.replicas, schedule.slots), dtype=np.bool_)
         self.count = np.zeros((self.replicas, b), dtype=np.int64)  # participants per bridge
         self.true_load = np.zeros((self.replicas, b, 3))
-        # per row, the last room a compiled pass has changed, -1 = none (kernels._touch)
+        # per row, the start of a compiled pass's chain of that row's rooms or joins, -1 = none
+        # between passes (rooms.change_rooms, kernels.gather_joins)
         self.head = np.full(self.replicas, -1, dtype=np.int64)
         self.metrics = Metrics(self.replicas, b)
         self.stress = np.zeros((self.replicas, b))  # true stress, as of the last sample
         self.rowstat = np.zeros((self.replicas, 5))  # kernels.sample's per-row series figures
-        # kernels.gather_joins' scratch: latest join index per (group row, slot), -1 = none
-        self.last_join = np.full(self.seeds * schedule.slots, -1, dtype=np.int64)
         self.groups: list[Group] = []
         empty = np.zeros(0, dtype=np.int64)
         for g, name in enumerate(self.policies):

@@ -54,8 +54,9 @@ def place_tick(e: Engine, g: Group, g_index: int, now: float,
     use_rate = bool(g.config.join_rate_per_min)
     cur, old = e.rates(now) if use_rate else (_NO_RATE, _NO_RATE)
     kernels.gather_joins(x_rows, x_slots, x_members, joins.seed, joins.slot, joins.member,
-                         chunk.start, g.rows.start, e.members, cur, old, use_rate, e.last_join,
-                         rows, slots, members, rejoin, room, recent_joins, prev)
+                         chunk.start, g.rows.start, e.members, cur, old, use_rate, e.head,
+                         np.empty(count, np.int64), rows, slots, members, rejoin, room,
+                         recent_joins, prev)
     seq = JoinSequence(rows=rows, room_members=room, room_recent_joins=recent_joins, prev=prev,
                        region=np.full(count, -1, dtype=np.int64),
                        tiers=np.full(count, STANDARD, dtype=np.int64))

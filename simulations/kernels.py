@@ -52,14 +52,13 @@ def leave_tick(seed: Any, slot: Any, member: Any, lo: int, hi: int, groups: int,
 @jit
 def gather_joins(x_rows: Any, x_slots: Any, x_members: Any, seed: Any, slot: Any, member: Any,
                  lo: int, row0: int, members: Any, rate_cur: Any, rate_prev: Any,
-                 use_rate: bool, last: Any, rows: Any, slots: Any, mems: Any, rejoin: Any,
-                 room: Any, rates: Any, prev: Any) -> None:
+                 use_rate: bool, head: Any, link: Any, rows: Any, slots: Any, mems: Any,
+                 rejoin: Any, room: Any, rates: Any, prev: Any) -> None:
     """Core's ``JoinSequence`` inputs for one group: re-joins first, then joins ``lo:`` (as
     many as ``rows`` holds after the re-joins). ``prev`` = the latest earlier join of the same
-    (row, slot) (``JoinSequence.link``), found with ``last`` (seeds·slots, all -1 on entry
-    and on return)."""
+    (row, slot) (``JoinSequence.link``), found on the chain of the row's joins that starts at
+    ``head[row0 + row]`` (all -1 on entry and on return) and runs through ``link``."""
     extra = x_rows.shape[0]
-    n_slots = members.shape[1]
     for j in range(rows.shape[0]):
         if j < extra:
             r, s, m = x_rows[j], x_slots[j], x_members[j]
@@ -71,11 +70,14 @@ def gather_joins(x_rows: Any, x_slots: Any, x_members: Any, seed: Any, slot: Any
         for b in range(members.shape[2]):
             room[j, b] = members[gr, s, b]
             rates[j, b] = rate_cur[gr, s, b] + rate_prev[gr, s, b] if use_rate else 0
-        key = r * n_slots + s
-        prev[j] = last[key]
-        last[key] = j
+        t = head[gr]
+        while t >= 0 and slots[t] != s:
+            t = link[t]
+        prev[j] = t
+        link[j] = head[gr]
+        head[gr] = j
     for j in range(rows.shape[0]):
-        last[rows[j] * n_slots + slots[j]] = -1
+        head[row0 + rows[j]] = -1
 
 
 @jit

@@ -122,9 +122,9 @@ def test_gather_and_apply_joins_equal_the_numpy_forms(seed: int) -> None:
     j = x + n
     out = [np.empty(j, np.int64) for _ in range(3)] + [np.empty(j, np.bool_)] + \
         [np.empty((j, b), np.int64), np.empty((j, b), np.int64), np.empty(j, np.int64)]
-    last = np.full(seeds * slots, -1, np.int64)
+    last = np.full(seeds + 1, -1, np.int64)
     kernels.gather_joins(x_rows, x_slots, x_members, seed_, slot, member, 0, 1, members, cur,
-                         old, True, last, *out)
+                         old, True, last, np.empty(j, np.int64), *out)
     rows, g_slots, mems, rejoin, room, rate, prev = out
     assert np.array_equal(rows, np.concatenate([x_rows, seed_]))
     assert np.array_equal(g_slots, np.concatenate([x_slots, slot]))
