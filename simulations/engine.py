@@ -15,6 +15,10 @@ Rules:
   then added to the group's ledger (``ledger.add``) for the ticks after.
 - ``members`` (R, slots, B) counts each room's members per bridge; ``where`` (R, slots, M)
   remembers each session's bridge (-1 = not connected) so leaves and moves hit the right one.
+- The loop over ticks is Python; each step within a tick is one compiled pass over every
+  replica (``kernels``, ``rooms``, core's ledger passes) that touches only the tick's events
+  or sweeps the (R, B) fleet once. Numbers are those of the former numpy form of each step
+  (same float operations in the same order, same random stream).
 """
 
 from __future__ import annotations
