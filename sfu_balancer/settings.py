@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     decision_log: Path | None = None  # JSONL, one line per decision
     seed: int | None = None  # routing randomness; None = fresh entropy at start
     max_message_bytes: int = Field(64 * 1024, ge=1024)  # largest /ws message (and HTTP body)
+    # A /ws socket silent this long is pinged, and closed if still silent as long again
+    # (service/liveness.py): a vanished participant is dropped 2-3 intervals after its last frame.
+    ws_ping_interval_s: float = Field(10.0, gt=0)
     # "auto" = uvloop when installed (it is a dependency), else asyncio with a notice
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     # Garbage collector (service/gc_tuning.py): freeze the start-up heap out of its walks, and

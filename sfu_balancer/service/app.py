@@ -24,7 +24,8 @@ from .discovery import add_discovery_routes
 from .fleet import Fleet
 from .gc_tuning import tune
 from .guard import Guard
-from .keys import GUARD, ROUTER, SOCKETS
+from .keys import GUARD, LIVENESS, ROUTER, SOCKETS
+from .liveness import Liveness
 from .metrics import Metrics
 from .reconcile import reconcile
 from .router import Router
@@ -120,19 +121,21 @@ def create_app(settings: Settings, store: StateStore | None = None) -> web.Appli
     log.info("routing_compiled", seconds=round(time.perf_counter() - started, 3))
     app[ROUTER] = router
     app[GUARD] = Guard(settings, metrics)
+    liveness = app[LIVENESS] = Liveness(settings.ws_ping_interval_s)
     app.router.add_get("/ws", websocket_handler)
     app.router.add_get("/bridge", bridge_handler)
     add_routes(app, public=True, admin=settings.admin_listen is None)
     add_discovery_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_periodic(router))
+        tasks = [asyncio.create_task(_periodic(router)), asyncio.create_task(liveness.run())]
         restore_gc = tune(settings)  # started: what is alive now lives as long as the app
         yield
         restore_gc()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for entry in list(fleet.entries.values()):
             if entry.link is not None:
                 with contextlib.suppress(Exception):

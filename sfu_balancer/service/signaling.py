@@ -26,7 +26,7 @@ from aiohttp import WSMsgType, web
 
 from .abuse import TokenBucket
 from .guard import Guard, Refused
-from .keys import GUARD, ROUTER, SOCKETS
+from .keys import GUARD, LIVENESS, ROUTER, SOCKETS
 from .router import JoinRefused, Router
 
 log = structlog.get_logger(__name__)
@@ -210,10 +210,13 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     except Refused as exc:
         status = 429 if exc.code == "rate_limited" else 403
         return web.json_response({"code": exc.code, "message": exc.message}, status=status)
-    ws = web.WebSocketResponse(heartbeat=20.0,
+    # No heartbeat= nor autoping: liveness.py pings silent sockets in one sweep, and pings
+    # are answered below (aiohttp's heartbeat costs a timer per socket and a callback per read).
+    ws = web.WebSocketResponse(autoping=False,
                                max_msg_size=frame_limit(router.settings.max_message_bytes))
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
+    peer = request.app[LIVENESS].add(ws, request.transport)
     socket = ParticipantSocket(ws, router, guard, request.remote)
     tasks: set[asyncio.Task[None]] = set()
 
@@ -231,6 +234,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
 
     try:
         async for frame in ws:
+            peer.active = True
             if frame.type == WSMsgType.TEXT:
                 # joins wait on bridges; answers and pings must not queue behind them
                 task = asyncio.create_task(run(frame.data))
@@ -238,9 +242,13 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
                 task.add_done_callback(tasks.discard)
             elif frame.type == WSMsgType.BINARY:
                 await socket.error("bad_request", "send JSON text frames")
-            else:
+            elif frame.type == WSMsgType.PING:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await ws.pong(frame.data)
+            elif frame.type != WSMsgType.PONG:
                 break
     finally:
+        request.app[LIVENESS].discard(peer)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
