@@ -212,7 +212,9 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         return web.json_response({"code": exc.code, "message": exc.message}, status=status)
     # No heartbeat= nor autoping: liveness.py pings silent sockets in one sweep, and pings
     # are answered below (aiohttp's heartbeat costs a timer per socket and a callback per read).
-    ws = web.WebSocketResponse(autoping=False,
+    # No permessage-deflate (browsers offer it): its zlib state is ~100 KiB per held socket and
+    # it deflates every frame, to save a few KiB per join.
+    ws = web.WebSocketResponse(autoping=False, compress=False,
                                max_msg_size=frame_limit(router.settings.max_message_bytes))
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)

@@ -1,4 +1,5 @@
-"""Participant sockets that stop answering are dropped (and leave); live ones are kept."""
+"""Participant sockets that stop answering are dropped (and leave); live ones are kept; the
+socket's framing (client pings answered, no compression)."""
 
 from __future__ import annotations
 
@@ -74,3 +75,12 @@ async def test_pings_from_the_client_are_answered(cluster_factory) -> None:  # t
         await ws.ping(b"hello")
         msg = await ws.receive(timeout=5)
         assert (msg.type, msg.data) == (aiohttp.WSMsgType.PONG, b"hello")
+
+
+async def test_permessage_deflate_is_declined(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    cluster = await cluster_factory(bridges=0)
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+            f"{cluster.url}/ws", compress=15) as ws:  # offered, as browsers do
+        assert ws.compress == 0
+        await ws.send_str('{"type": "ping"}')
+        assert json.loads((await ws.receive(timeout=5)).data) == {"type": "pong"}
