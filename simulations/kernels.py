@@ -156,6 +156,67 @@ def views(state: Any, seen_at: Any, now: float, available: Any, open_new: Any,
 
 
 @jit
+def _block_sum(a: Any, lo: int, n: int) -> float:
+    """numpy's sum of a block of n <= 128: left to right below 8, else 8 accumulators."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    acc = a[lo:lo + 8].copy()
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            acc[j] += a[lo + i + j]
+        i += 8
+    res = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    result: float = res
+    return result
+
+
+@jit
+def pairwise_sum(a: Any, lo: int, n: int) -> float:
+    """numpy's summation of ``a[lo:lo + n]`` (pairwise: halves, rounded down to a multiple
+    of 8, until blocks of <= 128), so that sums here equal ``ndarray.sum`` bit for bit.
+    Iterative (an explicit post-order stack): numba's on-disk cache mishandles recursion."""
+    if n <= 128:
+        return _block_sum(a, lo, n)
+    depth = 64
+    seg_lo, seg_n = np.empty(depth, np.int64), np.empty(depth, np.int64)
+    stage, left = np.zeros(depth, np.int64), np.empty(depth)
+    seg_lo[0], seg_n[0], stage[0] = lo, n, 0
+    top = 0
+    value = 0.0
+    while top >= 0:
+        if seg_n[top] <= 128:  # a leaf: its sum goes to the parent
+            value = _block_sum(a, seg_lo[top], seg_n[top])
+            top -= 1
+        elif stage[top] == 0:  # descend left
+            half = seg_n[top] // 2
+            half -= half % 8
+            stage[top] = 1
+            seg_lo[top + 1], seg_n[top + 1], stage[top + 1] = seg_lo[top], half, 0
+            top += 1
+            continue
+        elif stage[top] == 1:  # left done (in value): descend right
+            half = seg_n[top] // 2
+            half -= half % 8
+            left[top] = value
+            stage[top] = 2
+            seg_lo[top + 1], seg_n[top + 1] = seg_lo[top] + half, seg_n[top] - half
+            stage[top + 1] = 0
+            top += 1
+            continue
+        else:  # both done: left + right
+            value = left[top] + value
+            top -= 1
+    return value
+
+
+@jit
 def sample(true_load: Any, limit: Any, state: Any, count: Any, dt: float, measure: bool,
            bin_width: float, stress: Any, rowstat: Any, overload_s: Any, peak: Any,
            stress_sum: Any, stress_samples: Any, hist: Any, bridge_s: Any, max_up: Any,
@@ -163,28 +224,37 @@ def sample(true_load: Any, limit: Any, state: Any, count: Any, dt: float, measur
     """One sweep per tick: clamp the true load at 0 (float drift of +/- updates), its stress
     (core's definition, max of load / limit) into ``stress``, the per-row series figures into
     ``rowstat`` (participants, bridges up, max and mean live stress, overloaded), and with
-    ``measure`` the metrics accumulators (metrics.py states what each one means)."""
+    ``measure`` the metrics accumulators (metrics.py states what each one means). The live
+    stress of a row is summed as numpy sums it (``pairwise_sum``)."""
     bins = hist.shape[1] - 1
+    width = state.shape[1]
+    shown = np.empty(width)  # the row's stress where live, else 0 (the summed values)
     for r in range(state.shape[0]):
         hot = live_n = up_n = people = 0
         top = 0.0
-        total = 0.0
-        for b in range(state.shape[1]):
+        for b in range(width):
             for k in range(3):
                 true_load[r, b, k] = max(true_load[r, b, k], 0.0)
             s = max(true_load[r, b, 0] / limit[b, 0], max(true_load[r, b, 1] / limit[b, 1],
                                                           true_load[r, b, 2] / limit[b, 2]))
             stress[r, b] = s
+            shown[b] = 0.0
             people += count[r, b]
             st = state[r, b]
             up_n += PROVISIONING <= st <= DRAINING
             if SERVING <= st <= DRAINING:
+                shown[b] = s
                 live_n += 1
                 hot += s >= 1.0
                 top = max(top, s)
-                total += s
                 if measure:
                     hist[r, min(int(s / bin_width), bins)] += 1
+        if width < 8:  # the common case, inline: numpy sums short rows left to right
+            total = 0.0
+            for b in range(width):
+                total += shown[b]
+        else:
+            total = pairwise_sum(shown, 0, width)
         rowstat[r, 0], rowstat[r, 1], rowstat[r, 2] = people, up_n, top
         rowstat[r, 3], rowstat[r, 4] = total / max(live_n, 1), hot
         if measure:
