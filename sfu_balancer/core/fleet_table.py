@@ -40,8 +40,10 @@ class FleetTable:
     def __len__(self) -> int:
         return len(self._bridges)
 
-    def put_bridge(self, info: BridgeInfo) -> int:
-        """Add ``info``, or replace the info of the bridge with its id; its column."""
+    def put_bridge(self, info: BridgeInfo, *, drop_report: bool = False) -> int:
+        """Add ``info``, or replace the info of the bridge with its id; its column. With
+        ``drop_report`` the bridge's last report stops counting (one that dialed in again
+        reports afresh): it is unavailable until its next report."""
         column = self._index.get(info.id)
         if column is None:
             column = len(self._bridges)
@@ -51,6 +53,10 @@ class FleetTable:
             self._measured_at = np.append(self._measured_at, -np.inf)
         else:
             self._bridges[column] = info
+        if drop_report:
+            self._reports.pop(info.id, None)
+            self._load[column] = 0.0
+            self._measured_at[column] = -np.inf
         self._layout = self._static = None
         return column
 

@@ -180,12 +180,18 @@ class LiveLedger:
         self.recent_window_s = float(recent_window_s)
         self.horizon_s = float(horizon_s)
         self._bridges: dict[str, _BridgeCharges] = {}
+        # newest report time per bridge, kept while it holds no charge, so that ``settle``
+        # need only be told of each report once (not on every decision)
+        self._seen: dict[str, float] = {}
 
     def __len__(self) -> int:
         return sum(len(c.placed_at) for c in self._bridges.values())
 
     def charge(self, bridge: str, cost: Sequence[float], placed_at: float) -> None:
-        charges = self._bridges.setdefault(bridge, _BridgeCharges())
+        charges = self._bridges.get(bridge)
+        if charges is None:
+            charges = self._bridges[bridge] = _BridgeCharges(
+                measured_at=self._seen.get(bridge, -np.inf))
         vector = np.asarray(cost, dtype=np.float64).reshape(3)
         at = bisect_right(charges.placed_at, placed_at)
         charges.placed_at.insert(at, float(placed_at))
@@ -196,6 +202,8 @@ class LiveLedger:
             charges.pending = charges.pending + vector
 
     def settle(self, bridge: str, measured_at: float) -> None:
+        if measured_at > self._seen.get(bridge, -np.inf):
+            self._seen[bridge] = measured_at
         charges = self._bridges.get(bridge)
         if charges is None or measured_at <= charges.measured_at:
             return

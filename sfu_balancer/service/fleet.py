@@ -8,6 +8,9 @@ Rules:
   the smallest offset is the one closest to the true clock difference.
 - Failure: the link drops, or no report for ``failed_after_s``. A failed bridge comes back as
   ``serving`` only by dialing in again with a new hello.
+- ``table`` (core's FleetTable) mirrors every info and report change at once, so snapshots and
+  views come from arrays kept current per report rather than from a pass over the bridges per
+  join. ``fresh_reports`` collects the report times not yet given to the ledger.
 """
 
 from __future__ import annotations
@@ -22,7 +25,11 @@ from sfu_balancer.core import (
     BridgeState,
     Capacity,
     FleetSnapshot,
+    FleetTable,
+    FleetView,
+    LedgerRows,
     LoadReport,
+    RoutingConfig,
     Thresholds,
     stress,
 )
@@ -50,6 +57,8 @@ class Fleet:
         self.failed_after_s = failed_after_s
         self.entries: dict[str, BridgeEntry] = {}  # insertion order = core index order
         self.reserved: set[str] = set()  # ids of accepted hellos not attached yet
+        self.table = FleetTable(report_interval_s)
+        self.fresh_reports: dict[str, float] = {}  # bridge -> measured_at, for LiveLedger.settle
 
     def connected(self, bridge_id: str) -> bool:
         """A link holds this id, or a hello for it is being attached (``reserve``)."""
@@ -78,6 +87,7 @@ class Fleet:
                           drain_deadline)
         entry = BridgeEntry(info=info, pid=hello.pid, link=link)
         self.entries[hello.id] = entry
+        self.table.put_bridge(info, drop_report=True)  # the new entry has no report yet
         self.reserved.discard(hello.id)
         return entry
 
@@ -94,6 +104,7 @@ class Fleet:
         if entry.info.state is BridgeState.FAILED:
             return False
         entry.info = replace(entry.info, state=BridgeState.FAILED, drain_deadline=None)
+        self.table.put_bridge(entry.info)
         return True
 
     def set_drain(self, bridge_id: str, deadline: float | None) -> None:
@@ -102,6 +113,7 @@ class Fleet:
             return
         state = BridgeState.SERVING if deadline is None else BridgeState.DRAINING
         entry.info = replace(entry.info, state=state, drain_deadline=deadline)
+        self.table.put_bridge(entry.info)
 
     def on_report(self, bridge_id: str, report: wire.Report, now: float) -> LoadReport:
         entry = self.entries[bridge_id]
@@ -111,6 +123,8 @@ class Fleet:
         measured = min(report.measured_at + entry.clock_offset, now)
         entry.report = LoadReport(bridge_id, measured, **report_fields(report))
         entry.last_report_at = now
+        self.table.put_report(entry.report)
+        self.fresh_reports[bridge_id] = measured
         return entry.report
 
     def stress(self, bridge_id: str, thresholds: Thresholds) -> float | None:
@@ -127,9 +141,11 @@ class Fleet:
                 if e.alive and now - e.last_report_at > self.failed_after_s]
 
     def snapshot(self, now: float) -> FleetSnapshot:
-        reports = {b: e.report for b, e in self.entries.items() if e.report is not None}
-        return FleetSnapshot(tuple(e.info for e in self.entries.values()), reports, now,
-                             self.report_interval_s)
+        return self.table.snapshot(now)
+
+    def view(self, now: float, ledger: LedgerRows | None, config: RoutingConfig) -> FleetView:
+        """core's ``build_view(self.snapshot(now), ledger, config)``, from the table."""
+        return self.table.view(now, ledger, config)
 
     def link(self, bridge_id: str) -> BridgeLink | None:
         entry = self.entries.get(bridge_id)

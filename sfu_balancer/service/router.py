@@ -28,14 +28,13 @@ from sfu_balancer import wire
 from sfu_balancer.core import (
     CostTable,
     Decision,
+    FleetView,
     JoinRequest,
-    LedgerRows,
     LiveLedger,
     Reason,
     RoomPortion,
     RoutingConfig,
     Tier,
-    build_view,
     decide_join,
     decide_move,
     plan_drain,
@@ -110,6 +109,9 @@ class Router:
         self.ledger = LiveLedger(self.config.rampup_s, self.config.recent_window_s,
                                  self.store.ledger_horizon_s)
         self._ledger_cursor = 0
+        # the new ledger has seen no report yet: every bridge's latest counts as new
+        self.fleet.fresh_reports = {b: e.report.measured_at for b, e in self.fleet.entries.items()
+                                    if e.report is not None}
 
     def reload_routing(self, routing: dict[str, Any], costs: dict[str, Any] | None = None) -> None:
         """Swap the ``[routing]`` (and ``[costs]``) tables; raises ValueError and changes
@@ -204,8 +206,7 @@ class Router:
                     now=now, request=request, room_members=members, source=source,
                     linked=linked, costs=self.costs, decision=moved))
             return moved
-        snapshot = self.fleet.snapshot(now)
-        view = build_view(snapshot, await self._ledger(snapshot, now), self.config)
+        snapshot, view = await self._view(now)
         recent = await self.store.recent_joins(request.room, now, JOIN_RATE_WINDOW_S)
         tenant_count = await self.store.tenant_count(request.tenant) if request.tenant else 0
         # A logged decision gets a generator of its own from a seed, so that its line replays
@@ -225,16 +226,23 @@ class Router:
                 policy_state=policy_state))
         return decision
 
-    async def _ledger(self, snapshot: FleetSnapshot, now: float) -> LedgerRows:
-        # Only the charges new since the last decision are read: the cost of a decision must
-        # not grow with the joins of the last two minutes (LiveLedger's invariants).
+    async def _view(self, now: float) -> tuple[FleetSnapshot, FleetView]:
+        """The fleet and the ledger at ``now``. Only what is new since the last call is read:
+        the store's new charges, the reports received since (``LiveLedger`` remembers each
+        bridge's newest report, so telling it once suffices), and the fleet's arrays, so a
+        decision's cost grows neither with the joins of the last minutes nor, in Python, with
+        the number of bridges. Nothing is awaited after the store: snapshot, ledger rows and
+        view describe one instant."""
         entries, self._ledger_cursor = await self.store.ledger_since(now, self._ledger_cursor)
         for entry in entries:
             self.ledger.charge(entry.bridge, entry.cost, entry.placed_at)
-        for bridge_id, report in snapshot.reports.items():
-            self.ledger.settle(bridge_id, report.measured_at)
+        fresh, self.fleet.fresh_reports = self.fleet.fresh_reports, {}
+        for bridge_id, measured_at in fresh.items():
+            self.ledger.settle(bridge_id, measured_at)
         self.ledger.expire(now)
-        return self.ledger.rows(snapshot.ids)
+        snapshot = self.fleet.snapshot(now)
+        rows = self.ledger.rows(snapshot.ids, snapshot.index())
+        return snapshot, self.fleet.view(now, rows, self.config)
 
     async def leave(self, room: str, participant: str, session: Session | None = None) -> None:
         key = (room, participant)
@@ -355,20 +363,19 @@ class Router:
 
     async def run_drains(self) -> None:
         now = self.clock()
-        snapshot = self.fleet.snapshot(now)
+        if not any(b.drain_deadline is not None and b.drain_deadline <= now
+                   for b in self.fleet.snapshot(now).bridges):
+            return
+        snapshot, view = await self._view(now)
         deadlines = np.array([b.drain_deadline if b.drain_deadline is not None else np.inf
                               for b in snapshot.bridges])
-        if not np.any(deadlines <= now):
-            return
-        view = build_view(snapshot, await self._ledger(snapshot, now), self.config)
         plan = plan_drain(view, snapshot.ids, await self._portions(snapshot), deadlines, now,
                           self.policy, self.costs, self.rng)
         await self._execute(plan.moves, "drain")
 
     async def rebalance(self) -> None:
         now = self.clock()
-        snapshot = self.fleet.snapshot(now)
-        view = build_view(snapshot, await self._ledger(snapshot, now), self.config)
+        snapshot, view = await self._view(now)
         last = np.array([self.last_rebalanced.get(b, -np.inf) for b in snapshot.ids])
         plan = plan_rebalance(view, snapshot.ids, await self._portions(snapshot), last, now,
                               self.policy, self.config, self.costs, self.rng)

@@ -61,8 +61,9 @@ def test_views_equal_build_view_over_random_events(seed: int) -> None:
         now += float(rng.exponential(0.5))
         known = table.layout.ids
         event = rng.random()
-        if event < 0.15 or not known:
-            table.put_bridge(_info(rng, f"b{int(rng.integers(12))}"))  # new or replaced
+        if event < 0.15 or not known:  # new or replaced, sometimes reporting afresh
+            table.put_bridge(_info(rng, f"b{int(rng.integers(12))}"),
+                             drop_report=bool(rng.random() < 0.3))
         elif event < 0.7:
             bridge = known[int(rng.integers(len(known)))]
             table.put_report(LoadReport(bridge, now - float(rng.uniform(0, 3)),
@@ -91,6 +92,10 @@ def test_columns_are_stable_and_a_snapshot_does_not_follow_later_reports() -> No
     assert after.load[0, 0, 0] == 0.9 and not after.available[0, 0]
     assert not after.available[0, 1]  # no report yet: not available
     assert np.isinf(after.report_age[0, 1])
+    table.put_bridge(BridgeInfo("a", "h"), drop_report=True)  # dialed in again
+    again = table.view(2.0, None, RoutingConfig())
+    assert not again.available[0, 0] and "a" not in table.snapshot(2.0).reports
+    assert again.load[0, 0, 0] == 0.0
 
 
 def test_bad_input_is_refused_with_a_clear_error() -> None:

@@ -78,3 +78,16 @@ def test_charges_leave_once_settled_and_old_and_the_view_follows_the_columns() -
 def test_bad_parameters_are_refused() -> None:
     with pytest.raises(ValueError, match="rampup_s"):
         LiveLedger(rampup_s=-1.0)
+
+
+def test_a_report_seen_before_any_charge_still_settles_a_late_older_charge() -> None:
+    """The service tells the ledger of each report once; a charge that arrives later (another
+    instance's entry) but was placed long before that report is already visible in it."""
+    live = LiveLedger(rampup_s=5.0, recent_window_s=10.0, horizon_s=60.0)
+    live.settle("a", 100.0)  # no charge on a yet
+    live.charge("a", (0.1, 1.0, 1.0), placed_at=90.0)  # placed 10 s before that report
+    live.charge("a", (0.2, 2.0, 2.0), placed_at=99.0)  # within its ramp-up: pending
+    assert live.rows(["a"]).pending()[0, 0].tolist() == [0.2, 2.0, 2.0]
+    live.expire(101.0)
+    live.settle("a", 100.0)  # the same report again changes nothing
+    assert live.rows(["a"]).pending()[0, 0].tolist() == [0.2, 2.0, 2.0]
