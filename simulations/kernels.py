@@ -218,15 +218,15 @@ def pairwise_sum(a: Any, lo: int, n: int) -> float:
 
 @jit
 def sample(true_load: Any, limit: Any, state: Any, count: Any, dt: float, measure: bool,
-           bin_width: float, stress: Any, rowstat: Any, overload_s: Any, peak: Any,
-           stress_sum: Any, stress_samples: Any, hist: Any, bridge_s: Any, max_up: Any,
+           bin_width: float, bins: int, stress: Any, rowstat: Any, overload_s: Any, peak: Any,
+           stress_sum: Any, stress_samples: Any, binned: Any, bridge_s: Any, max_up: Any,
            participant_s: Any) -> None:
     """One sweep per tick: clamp the true load at 0 (float drift of +/- updates), its stress
     (core's definition, max of load / limit) into ``stress``, the per-row series figures into
     ``rowstat`` (participants, bridges up, max and mean live stress, overloaded), and with
-    ``measure`` the metrics accumulators (metrics.py states what each one means). The live
-    stress of a row is summed as numpy sums it (``pairwise_sum``)."""
-    bins = hist.shape[1] - 1
+    ``measure`` the metrics accumulators (metrics.py states what each one means) and each
+    live bridge's stress bin into ``binned`` (R, B) (-1: not live; ``count_bins`` counts
+    them). The live stress of a row is summed as numpy sums it (``pairwise_sum``)."""
     width = state.shape[1]
     shown = np.empty(width)  # the row's stress where live, else 0 (the summed values)
     for r in range(state.shape[0]):
@@ -239,6 +239,8 @@ def sample(true_load: Any, limit: Any, state: Any, count: Any, dt: float, measur
                                                           true_load[r, b, 2] / limit[b, 2]))
             stress[r, b] = s
             shown[b] = 0.0
+            if measure:
+                binned[r, b] = -1
             people += count[r, b]
             st = state[r, b]
             up_n += PROVISIONING <= st <= DRAINING
@@ -248,7 +250,7 @@ def sample(true_load: Any, limit: Any, state: Any, count: Any, dt: float, measur
                 hot += s >= 1.0
                 top = max(top, s)
                 if measure:
-                    hist[r, min(int(s / bin_width), bins)] += 1
+                    binned[r, b] = min(int(s / bin_width), bins)
         if width < 8:  # the common case, inline: numpy sums short rows left to right
             total = 0.0
             for b in range(width):
@@ -265,3 +267,15 @@ def sample(true_load: Any, limit: Any, state: Any, count: Any, dt: float, measur
             bridge_s[r] += up_n * dt
             max_up[r] = max(max_up[r], up_n)
             participant_s[r] += people * dt
+
+
+@jit
+def count_bins(queue: Any, queued: int, counts: Any) -> None:
+    """Add the bins of the first ``queued`` ticks of ``queue`` (T, R, B) to ``counts``
+    (R, BINS + 1), row by row (each row's histogram is touched once)."""
+    for r in range(queue.shape[1]):
+        for t in range(queued):
+            for b in range(queue.shape[2]):
+                x = queue[t, r, b]
+                if x >= 0:
+                    counts[r, x] += 1

@@ -22,6 +22,9 @@ from . import kernels
 
 BIN = 0.005
 BINS = 1000  # 0 .. 5.0, plus an overflow bin
+# Ticks of bins queued before they are counted: each flush touches a row's histogram once,
+# not once per tick (the (R, BINS) histogram is far larger than the caches).
+QUEUE = 64
 SUMMARY_COLUMNS = (
     "policy", "seed", "joins", "rejected_joins", "overload_bridge_s", "peak_stress",
     "p99_stress", "split_conferences", "migrations", "bridge_hours", "rejoins",
@@ -40,7 +43,9 @@ class Metrics:
     rejoins: np.ndarray = field(init=False)
     overload_s: np.ndarray = field(init=False)
     peak: np.ndarray = field(init=False)
-    hist: np.ndarray = field(init=False)
+    counts: np.ndarray = field(init=False)  # (R, BINS + 1) counted bins; read ``hist``
+    queue: np.ndarray = field(init=False)  # (QUEUE, R, B) bins of the last ticks, -1 = none
+    queued: int = 0
     splits: np.ndarray = field(init=False)
     migrations: np.ndarray = field(init=False)
     migrated: np.ndarray = field(init=False)
@@ -64,7 +69,8 @@ class Metrics:
                      "stress_samples"):
             setattr(self, name, np.zeros(r))
         self.peak = np.zeros(r)
-        self.hist = np.zeros((r, BINS + 1), dtype=np.int64)
+        self.counts = np.zeros((r, BINS + 1), dtype=np.int64)
+        self.queue = np.full((QUEUE, r, self.bridges), -1, dtype=np.int16)
         self.reasons = np.zeros((r, len(REASON_CODES)), dtype=np.int64)
 
     def sample(self, true_load: np.ndarray, limit: np.ndarray, state: np.ndarray,
@@ -75,9 +81,24 @@ class Metrics:
         warmup) accumulates live bridges' stress and bridge-hours over ``dt``."""
         if measure:
             self.measured_s += dt
-        kernels.sample(true_load, limit, state, participants, dt, measure, BIN, stress, rowstat,
-                       self.overload_s, self.peak, self.stress_sum, self.stress_samples,
-                       self.hist, self.bridge_s, self.max_up, self.participant_s)
+            if self.queued == QUEUE:
+                self.flush()
+        kernels.sample(true_load, limit, state, participants, dt, measure, BIN, BINS, stress,
+                       rowstat, self.overload_s, self.peak, self.stress_sum,
+                       self.stress_samples, self.queue[self.queued % QUEUE], self.bridge_s,
+                       self.max_up, self.participant_s)
+        self.queued += measure
+
+    def flush(self) -> None:
+        """Count the queued bins into ``counts``."""
+        kernels.count_bins(self.queue, self.queued, self.counts)
+        self.queued = 0
+
+    @property
+    def hist(self) -> np.ndarray:
+        """(R, BINS + 1) samples of live bridges' true stress per 0.005-wide bin."""
+        self.flush()
+        return self.counts
 
     def p99(self) -> np.ndarray:
         cum = np.cumsum(self.hist, axis=1)

@@ -231,14 +231,16 @@ def test_report_views_and_sample_equal_the_numpy_forms(seed: int, noise: float,
     count = rng.integers(0, 50, (r, b))
     clamped = np.maximum(true_load, 0.0)
     want_stress = stress(clamped, capacity, thresholds)
-    acc = [np.zeros(r) for _ in range(4)] + [np.zeros((r, 1001), np.int64)] + \
+    acc = [np.zeros(r) for _ in range(4)] + [np.zeros((r, b), np.int16)] + \
         [np.zeros(r), np.zeros(r, np.int64), np.zeros(r)]
     got_stress, rowstat = np.empty((r, b)), np.empty((r, 5))
     kernels.sample(true_load, capacity * thresholds.as_array(), state, count, 5.0, True, 0.005,
-                   got_stress, rowstat, *acc)
+                   1000, got_stress, rowstat, *acc)
     assert np.array_equal(true_load, clamped)
     assert np.array_equal(got_stress, want_stress)
-    overload_s, peak, stress_sum, samples, hist, bridge_s, max_up, participant_s = acc
+    overload_s, peak, stress_sum, samples, binned, bridge_s, max_up, participant_s = acc
+    hist = np.zeros((r, 1001), np.int64)
+    kernels.count_bins(np.stack([binned, binned]), 2, hist)  # the same tick queued twice
     masked = np.where(live, want_stress, 0.0)
     up = (state >= PROVISIONING) & (state <= DRAINING)
     assert np.array_equal(overload_s, ((want_stress >= 1.0) & live).sum(axis=1) * 5.0)
@@ -247,7 +249,8 @@ def test_report_views_and_sample_equal_the_numpy_forms(seed: int, noise: float,
     assert np.array_equal(samples, live.sum(axis=1))
     bins = np.minimum((want_stress / 0.005).astype(np.int64), 1000)
     want_hist = np.zeros_like(hist)
-    np.add.at(want_hist, (np.broadcast_to(np.arange(r)[:, None], (r, b))[live], bins[live]), 1)
+    np.add.at(want_hist, (np.broadcast_to(np.arange(r)[:, None], (r, b))[live], bins[live]), 2)
+    assert np.array_equal(binned, np.where(live, bins, -1))
     assert np.array_equal(hist, want_hist)
     assert np.array_equal(bridge_s, up.sum(axis=1) * 5.0)
     assert np.array_equal(max_up, up.sum(axis=1))
