@@ -95,6 +95,24 @@ def pick_min(score: Any, mask: Any, u: float) -> int:
 
 
 @jit
+def pick_any(mask: Any, u: float) -> int:
+    """``pick_min`` with every score equal, without the scores: the k-th bridge of ``mask``,
+    k = floor(u × count); -1 when ``mask`` is empty."""
+    count = 0
+    for b in range(mask.shape[0]):
+        count += mask[b]
+    if count == 0:
+        return -1
+    k = min(int(u * count), count - 1)
+    for b in range(mask.shape[0]):
+        if mask[b]:
+            if k == 0:
+                return b
+            k -= 1
+    return -1
+
+
+@jit
 def sample(mask: Any, d: int, u: Any, start: int) -> Any:
     """A uniform random subset of at most ``d`` bridges of ``mask`` (partial Fisher-Yates)."""
     idx = np.flatnonzero(mask)

@@ -20,6 +20,7 @@ from .._jit import (
     U_PICK2,
     U_SAMPLE,
     jit,
+    pick_any,
     pick_min,
     prefer_region,
     sample,
@@ -78,7 +79,7 @@ def round_robin(cursor: Any, r: int, u: Any, elig: Any) -> int:
     uniformly random eligible bridge, so no bridge is favoured by its index."""
     bridges = elig.shape[0]
     if cursor[r] < 0:
-        first: int = pick_min(np.zeros(bridges), elig, u[U_PICK])
+        first: int = pick_any(elig, u[U_PICK])
         if first >= 0:
             cursor[r] = (first + 1) % bridges
         return first
@@ -145,7 +146,7 @@ def choose_row(kind: int, p: Any, cursor: Any, r: int, u: Any, load: Any, pend: 
     if kind == ROUND_ROBIN:
         return round_robin(cursor, r, u, elig)
     if kind == RANDOM:
-        return pick_min(np.zeros(elig.shape[0]), elig, u[U_PICK])
+        return pick_any(elig, u[U_PICK])
     if kind == JICOFO:
         return jicofo_single(p, u, load, cap, region, recent, elig, preg)
     return -1
