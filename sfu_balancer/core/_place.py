@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._jit import U_FALLBACK, U_STICKY, jit, limits, pick_min, stress3
+from ._jit import U_FALLBACK, U_STICKY, jit, jit_inline, limits, pick_min, stress3
 from .model import REASON_INDEX, Reason
 from .policies.kernels import BALANCED, EXTERNAL, GIVEN, choose_row
 
@@ -41,7 +41,7 @@ def utilization_rows(load: Any, pend: Any, capacity: Any, thr: Any, avail: Any) 
     return out
 
 
-@jit
+@jit_inline
 def utilization(load: Any, pend: Any, limit: Any, avail: Any) -> float:
     """admission.fleet_utilization for one row (one pass; each resource's sums keep the
     bridge order, so the result is the same as resource by resource)."""
@@ -60,14 +60,14 @@ def utilization(load: Any, pend: Any, limit: Any, avail: Any) -> float:
     return max(share, used2 / room2 if room2 > 0 else 1.0)
 
 
-@jit
+@jit_inline
 def streams_load(egress: float, ingress: float, cfg: Any, out: Any) -> None:
     out[0] = egress * cfg[C_CPU_OUT] + ingress * cfg[C_CPU_IN]
     out[1] = egress * cfg[C_MBPS]
     out[2] = ingress * cfg[C_MBPS]
 
 
-@jit
+@jit_inline
 def growth_row(room: Any, total: int, table: Any, cfg: Any, out: Any) -> None:
     """load.growth_load for one room: the expected further growth if the join lands on b.
     It depends on b only through room[b], so bridges without members share one value."""

@@ -20,6 +20,7 @@ from .._jit import (
     U_PICK2,
     U_SAMPLE,
     jit,
+    jit_inline,
     pick_any,
     pick_min,
     prefer_region,
@@ -34,25 +35,25 @@ EXTERNAL = -1  # a registered policy without a kernel: placement asks its ``choo
 GIVEN = -2  # placement's second pass for an external policy: the choice is given per join
 
 
-@jit
+@jit_inline
 def _current(load: Any, pend: Any, inv: Any, use_ledger: bool) -> Any:
     if use_ledger:
         return stress_row(load, pend, inv)
     return stress_row(load, np.zeros_like(load), inv)
 
 
-@jit
+@jit_inline
 def least_loaded(p: Any, u: Any, load: Any, pend: Any, inv: Any, elig: Any) -> int:
     return pick_min(_current(load, pend, inv, p[0] > 0), elig, u[U_PICK])
 
 
-@jit
+@jit_inline
 def power_of_d(p: Any, u: Any, load: Any, pend: Any, inv: Any, elig: Any) -> int:
     candidates = sample(elig, int(p[0]), u, U_SAMPLE)
     return pick_min(_current(load, pend, inv, p[1] > 0), candidates, u[U_PICK])
 
 
-@jit
+@jit_inline
 def region_aware(p: Any, u: Any, load: Any, pend: Any, inv: Any, region: Any, elig: Any,
                  cost: Any, preg: int) -> int:
     projected = stress_row(load + pend, cost, inv)
@@ -63,7 +64,7 @@ def region_aware(p: Any, u: Any, load: Any, pend: Any, inv: Any, region: Any, el
     return pick_min(_current(load, pend, inv, p[0] > 0), chosen, u[U_PICK])
 
 
-@jit
+@jit_inline
 def fill_first(p: Any, u: Any, load: Any, pend: Any, inv: Any, elig: Any, cost: Any) -> int:
     projected = stress_row(load + pend, cost, inv)
     fits = elig & (projected < p[0])
@@ -73,7 +74,7 @@ def fill_first(p: Any, u: Any, load: Any, pend: Any, inv: Any, elig: Any, cost: 
     return pick_min(projected, elig, u[U_PICK2])
 
 
-@jit
+@jit_inline
 def round_robin(cursor: Any, r: int, u: Any, elig: Any) -> int:
     """The next eligible bridge after the row's cursor; a row's first pick (cursor -1) is a
     uniformly random eligible bridge, so no bridge is favoured by its index."""
@@ -92,14 +93,14 @@ def round_robin(cursor: Any, r: int, u: Any, elig: Any) -> int:
     return -1
 
 
-@jit
+@jit_inline
 def jicofo_single(p: Any, u: Any, load: Any, cap: Any, region: Any, recent: Any, elig: Any,
                   preg: int) -> int:
     corrected = load[:, 0] / cap[:, 0] / p[1] + p[0] * recent
     return pick_min(corrected, prefer_region(elig, region, preg), u[U_PICK])
 
 
-@jit
+@jit_inline
 def balanced(p: Any, u: Any, load: Any, pend: Any, inv: Any, age: Any, interval: float,
              region: Any, elig: Any, cost: Any, growth: Any, preg: int) -> int:
     headroom, d, sample_above, stale_after, age_penalty = p[0], p[1], p[2], p[3], p[4]
@@ -129,7 +130,7 @@ def balanced(p: Any, u: Any, load: Any, pend: Any, inv: Any, age: Any, interval:
     return pick_min(score, candidates, u[U_PICK])
 
 
-@jit
+@jit_inline
 def choose_row(kind: int, p: Any, cursor: Any, r: int, u: Any, load: Any, pend: Any, inv: Any,
                cap: Any, age: Any, interval: float, region: Any, recent: Any, elig: Any,
                cost: Any, growth: Any, preg: int) -> int:
