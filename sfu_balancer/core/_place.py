@@ -93,8 +93,23 @@ def place_kernel(kind: int, p: Any, cursor: Any, u: Any, load: Any, pend: Any, r
                  preg: Any, reserve: Any, active: Any, given: Any, cfg: Any, table: Any,
                  charge: bool, out_bridge: Any, out_reason: Any, out_cost: Any,
                  out_util: Any, out_stress: Any, out_split: Any) -> None:
-    joins, bridges = rooms.shape
     limit, inv = limits(cap, thr)
+    place_limited(limit, inv, kind, p, cursor, u, load, pend, recent, cap, age, interval,
+                  avail, open_new, region, rows, rooms, rates, prev, preg, reserve, active,
+                  given, cfg, table, charge, out_bridge, out_reason, out_cost, out_util,
+                  out_stress, out_split)
+
+
+@jit
+def place_limited(limit: Any, inv: Any, kind: int, p: Any, cursor: Any, u: Any, load: Any,
+                  pend: Any, recent: Any, cap: Any, age: Any, interval: float, avail: Any,
+                  open_new: Any, region: Any, rows: Any, rooms: Any, rates: Any, prev: Any,
+                  preg: Any, reserve: Any, active: Any, given: Any, cfg: Any, table: Any,
+                  charge: bool, out_bridge: Any, out_reason: Any, out_cost: Any,
+                  out_util: Any, out_stress: Any, out_split: Any) -> None:
+    """``place_kernel`` with the limits given (``limits(cap, thr)``): a live caller keeps them
+    per fleet layout instead of dividing 3 B numbers per join."""
+    joins, bridges = rooms.shape
     work = rooms.copy()
     wrate = rates.copy()
     cost = np.zeros((bridges, 3))
@@ -199,11 +214,12 @@ def place_kernel(kind: int, p: Any, cursor: Any, u: Any, load: Any, pend: Any, r
 
 @jit
 def place_one(kind: int, p: Any, cursor: Any, u: Any, load: Any, pend: Any, recent: Any,
-              cap: Any, thr: Any, age: Any, interval: float, avail: Any, open_new: Any,
-              region: Any, room: Any, rate: Any, preg: int, reserve: float, cfg: Any,
-              table: Any) -> tuple[int, int, float, float, float, float, float, bool]:
+              cap: Any, limit: Any, inv: Any, age: Any, interval: float, avail: Any,
+              open_new: Any, region: Any, room: Any, rate: Any, preg: int, reserve: float,
+              cfg: Any, table: Any) -> tuple[int, int, float, float, float, float, float, bool]:
     """``place_kernel`` for one live join (row 0, nothing charged), its outcome as scalars:
     (bridge, reason, cost cpu, cost egress, cost ingress, utilization, stress, split).
+    ``limit`` and ``inv`` are ``limits(cap, thresholds)``.
 
     The live balancer's entry point: the one-join arrays are made here, where an allocation
     costs nanoseconds, instead of in Python, where each costs a microsecond.
@@ -215,10 +231,10 @@ def place_one(kind: int, p: Any, cursor: Any, u: Any, load: Any, pend: Any, rece
     out_util = np.empty(1)
     out_stress = np.empty(1)
     out_split = np.empty(1, dtype=np.bool_)
-    place_kernel(kind, p, cursor, u, load, pend, recent, cap, thr, age, interval, avail,
-                 open_new, region, one, room, rate, np.full(1, -1, dtype=np.int64),
-                 np.full(1, preg, dtype=np.int64), np.full(1, reserve),
-                 np.ones(1, dtype=np.bool_), one[:0], cfg, table, False, out_bridge,
-                 out_reason, out_cost, out_util, out_stress, out_split)
+    place_limited(limit, inv, kind, p, cursor, u, load, pend, recent, cap, age, interval,
+                  avail, open_new, region, one, room, rate, np.full(1, -1, dtype=np.int64),
+                  np.full(1, preg, dtype=np.int64), np.full(1, reserve),
+                  np.ones(1, dtype=np.bool_), one[:0], cfg, table, False, out_bridge,
+                  out_reason, out_cost, out_util, out_stress, out_split)
     return (out_bridge[0], out_reason[0], out_cost[0, 0], out_cost[0, 1], out_cost[0, 2],
             out_util[0], out_stress[0], out_split[0])

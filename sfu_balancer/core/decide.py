@@ -18,7 +18,7 @@ from ._place import place_one
 from .admission import TIER_INDEX, tier_reserves, within_quota
 from .config import RoutingConfig
 from .ledger import LedgerRows
-from .load import GROWTH_TABLE, CostTable, FloatArray, Thresholds, join_cost
+from .load import GROWTH_TABLE, CostTable, FloatArray, join_cost
 from .model import REASON_CODES, BridgeInfo, BridgeState, Decision, JoinRequest, LoadReport, Reason
 from .placement import JoinSequence, kernel_config, place_sequence
 from .policies.base import FleetView, Policy, f64, i64
@@ -154,12 +154,12 @@ def decide_join(
                   float(outcome.utilization[0]), float(outcome.stress[0]),
                   bool(outcome.split[0]))
     else:  # the same kernel as place_sequence, on the same uniforms, without its batch shaping
-        cfg, reserves, thresholds = _live_inputs(policy, config, costs, view.thresholds)
+        cfg, reserves = _live_inputs(policy, config, costs)
         result = place_one(
             policy.kind, policy.kernel_params(), policy.kernel_state(1),
             uniforms(rng, 1, policy.draws()), f64(view.load), f64(view.pending),
-            f64(view.recent_placements), f64(view.capacity), thresholds,
-            f64(view.report_age), float(view.report_interval_s),
+            f64(view.recent_placements), f64(view.capacity), f64(view.limit),
+            f64(view.inverse_limit), f64(view.report_age), float(view.report_interval_s),
             np.ascontiguousarray(view.available, np.bool_),
             np.ascontiguousarray(view.open_for_new, np.bool_), i64(view.region), members,
             recent, region, reserves[tier_index], cfg, GROWTH_TABLE)
@@ -227,26 +227,24 @@ def warm_up(policy: Policy, config: RoutingConfig, costs: CostTable) -> Decision
                        {}, 0, policy, config, costs, np.random.default_rng(0))
 
 
-def _live_inputs(policy: Policy, config: RoutingConfig, costs: CostTable,
-                 thresholds: Thresholds) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """The kernel's per-configuration arrays (``cfg``, tier reserves, the view's thresholds),
-    built once per (policy class, config, costs, thresholds): all four are frozen, and building
-    the arrays per join cost more than the decision's own arithmetic on a small fleet. Config
-    and costs are keyed by identity (they hold dicts and arrays), and kept alive by the cache
-    so that an id is never reused while its entry exists."""
-    key = (type(policy), id(config), id(costs), thresholds)
+def _live_inputs(policy: Policy, config: RoutingConfig,
+                 costs: CostTable) -> tuple[FloatArray, FloatArray]:
+    """The kernel's per-configuration arrays (``cfg``, tier reserves), built once per (policy
+    class, config, costs): all three are frozen, and building the arrays per join cost more
+    than the decision's own arithmetic on a small fleet. Config and costs are keyed by
+    identity (they hold dicts and arrays), and kept alive by the cache so that an id is never
+    reused while its entry exists."""
+    key = (type(policy), id(config), id(costs))
     found = _LIVE_INPUTS.get(key)
     if found is None or found[0] is not config or found[1] is not costs:
         if len(_LIVE_INPUTS) >= 64:
             _LIVE_INPUTS.clear()
-        arrays = (kernel_config(policy, config, costs), tier_reserves(config),
-                  thresholds.as_array())
-        found = (config, costs, arrays)
+        found = (config, costs, (kernel_config(policy, config, costs), tier_reserves(config)))
         _LIVE_INPUTS[key] = found
     return found[2]
 
 
-_LIVE_INPUTS: dict[tuple[type, int, int, Thresholds],
-                   tuple[RoutingConfig, CostTable, tuple[FloatArray, FloatArray, FloatArray]]] = {}
+_LIVE_INPUTS: dict[tuple[type, int, int],
+                   tuple[RoutingConfig, CostTable, tuple[FloatArray, FloatArray]]] = {}
 _ZERO = np.zeros(1, dtype=np.int64)
 _NONE = np.full(1, -1, dtype=np.int64)

@@ -18,7 +18,7 @@ import numpy as np
 from .config import RoutingConfig
 from .decide import FleetLayout, FleetSnapshot
 from .ledger import LedgerRows
-from .load import FloatArray, IntArray
+from .load import FloatArray, IntArray, Thresholds
 from .model import BridgeInfo, BridgeState, LoadReport
 from .policies.base import BoolArray, FleetView
 
@@ -36,6 +36,7 @@ class FleetTable:
         self._measured_at = np.zeros(0)  # -inf: no report yet (an infinite age, unavailable)
         self._layout: FleetLayout | None = None
         self._static: tuple[FloatArray, IntArray, BoolArray, BoolArray] | None = None
+        self._limits: tuple[Thresholds, FloatArray, FloatArray] | None = None
 
     def __len__(self) -> int:
         return len(self._bridges)
@@ -57,7 +58,7 @@ class FleetTable:
             self._reports.pop(info.id, None)
             self._load[column] = 0.0
             self._measured_at[column] = -np.inf
-        self._layout = self._static = None
+        self._layout = self._static = self._limits = None
         return column
 
     def put_report(self, report: LoadReport) -> None:
@@ -90,12 +91,16 @@ class FleetTable:
             pending, recent = ledger.pending(), ledger.recent_counts(now)
         else:
             pending, recent = np.zeros_like(load), np.zeros((1, count))
+        thresholds = config.thresholds
+        if self._limits is None or self._limits[0] != thresholds:
+            limit = capacity * thresholds.as_array()
+            self._limits = (thresholds, limit, 1.0 / limit)
         # copies: a view is a snapshot its holder may keep across later events
-        return FleetView(load=load, pending=pending, capacity=capacity.copy(), report_age=age,
+        view = FleetView(load=load, pending=pending, capacity=capacity.copy(), report_age=age,
                          available=available, open_for_new=available & serving,
-                         region=region.copy(),
-                         recent_placements=recent, thresholds=config.thresholds,
+                         region=region.copy(), recent_placements=recent, thresholds=thresholds,
                          report_interval_s=self.report_interval_s)
+        return view.with_limits(self._limits[1].copy(), self._limits[2].copy())
 
     def _static_arrays(self) -> tuple[FloatArray, IntArray, BoolArray, BoolArray]:
         """Arrays that change only with the bridge list: capacity, region codes, and which

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -46,6 +48,8 @@ def _assert_same(table: FleetTable, now: float, ledger: LiveLedger | None,
         a, b = getattr(ours, name), getattr(reference, name)
         assert a.dtype == b.dtype and a.shape == b.shape, name
         assert np.array_equal(a, b), name
+    assert np.array_equal(ours.limit, reference.limit)
+    assert np.array_equal(ours.inverse_limit, reference.inverse_limit)
     assert ours.thresholds == reference.thresholds
     assert ours.report_interval_s == reference.report_interval_s
 
@@ -103,3 +107,15 @@ def test_bad_input_is_refused_with_a_clear_error() -> None:
         FleetTable().put_report(LoadReport("x", 1.0))
     with pytest.raises(ValueError, match="report_interval_s must be > 0"):
         FleetTable(report_interval_s=0)
+
+
+def test_given_limits_do_not_outlive_a_changed_capacity() -> None:
+    table = FleetTable()
+    table.put_bridge(BridgeInfo("a", "h", capacity=Capacity(2.0, 100.0, 100.0)))
+    table.put_report(LoadReport("a", 1.0))
+    view = table.view(2.0, None, RoutingConfig())
+    assert view.limit[0].tolist() == [1.6, 80.0, 80.0]
+    doubled = replace(view, capacity=view.capacity * 2)
+    assert doubled.limit[0].tolist() == [3.2, 160.0, 160.0]
+    tighter = table.view(2.0, None, RoutingConfig(cpu_threshold=0.5))
+    assert tighter.limit[0].tolist() == [1.0, 80.0, 80.0]

@@ -65,6 +65,15 @@ class FleetView:
         result: FloatArray = 1.0 / self.limit
         return result
 
+    def with_limits(self, limit: FloatArray, inverse_limit: FloatArray) -> FleetView:
+        """This view, its ``limit`` and ``inverse_limit`` given instead of computed, by a
+        caller that keeps them while capacities and thresholds stay the same (``FleetTable``).
+        They are cached properties: a view made from this one by ``dataclasses.replace``
+        computes its own again, so a changed capacity can never meet stale limits."""
+        self.__dict__["limit"] = limit
+        self.__dict__["inverse_limit"] = inverse_limit
+        return self
+
     @cached_property
     def reported_stress(self) -> FloatArray:
         result: FloatArray = np.max(self.load * self.inverse_limit, axis=-1)
