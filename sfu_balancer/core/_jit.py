@@ -10,6 +10,8 @@ Rules:
 - Ties are broken with those uniforms, never by index: the k-th of n tied bridges wins, with
   k = floor(u × n).
 - Compiled code is cached on disk (``cache=True``): the first import compiles once per machine.
+  numba checks a cached function against its own file only, not the files of the blocks it
+  calls or inlines: after editing a block here, delete the caches (README, Development).
 """
 
 from __future__ import annotations
