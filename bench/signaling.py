@@ -6,7 +6,9 @@ pinned to CPU 0 so it has exactly one core), ``--bridges`` emulated bridges
 and this load generator (pinned to the other CPUs). The participants are ``wsload.RawSocket``s,
 a minimal WebSocket client far cheaper than aiohttp's, so that the generator and the bridges
 on the other core keep the balancer's core busy (the printed ``cpu`` share says whether they
-did). Then:
+did; ``other`` is their own share of the other core). The generator's garbage collector is
+off while it measures (it collects between phases), so its pauses are not the balancer's.
+Then:
 
 1. **throughput**, closed loop, ``--concurrency`` clients, ``--joins`` cycles in all, twice:
    - *fresh*: a cycle is open ``/ws`` (TCP + upgrade), ``join`` -> ``joined``,
@@ -29,7 +31,7 @@ ratios are of those medians.
 Targets (issue 5): >= 2,000 joins per CPU-second on one core; uvloop >= 1.3x asyncio (same
 run); p99 < 50 ms at 500 joins/s; 5,000 concurrent participant WebSockets. Every phase is
 bounded in count and time. The machine is shared: run it more than once, and read ``uptime``.
-Usage: python bench/signaling.py [--quick] [--loops uvloop,asyncio]
+Usage: python bench/signaling.py [--quick] [--loops uvloop,asyncio] [--env KEY=VALUE]
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class Stack:
 
     loop: str
     bridges: int
+    extra_env: dict[str, str] = field(default_factory=dict)  # the balancer's only
     port: int = field(default_factory=free_port)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -90,7 +93,8 @@ class Stack:
         env = dict(os.environ, SFUB_DEV="true", SFUB_EVENT_LOOP=self.loop,
                    SFUB_LOG_LEVEL="WARNING", SFUB_SEED="1",
                    SFUB_LIMITS__CONNECTIONS_PER_IP_PER_MIN="0",
-                   SFUB_LIMITS__JOINS_PER_IP_PER_MIN="0", SFUB_LIMITS__WS_MESSAGES_PER_S="0")
+                   SFUB_LIMITS__JOINS_PER_IP_PER_MIN="0", SFUB_LIMITS__WS_MESSAGES_PER_S="0",
+                   **self.extra_env)
         profile = os.environ.get("SIGNALING_PROFILE")  # cProfile output of the balancer
         prefix = ["-m", "cProfile", "-o", f"{profile}.{self.loop}"] if profile else []
         self.processes.append(subprocess.Popen(
@@ -271,7 +275,8 @@ def median_of(rounds: list[dict[str, float]]) -> dict[str, float]:
 async def measure(loops: list[str], args: argparse.Namespace) -> list[dict[str, float | str]]:
     """All loops' balancers run side by side, and their throughput rounds alternate, so that a
     neighbour's load on this shared machine falls on every loop alike (the ratio is fairer)."""
-    stacks = {loop: Stack(loop, args.bridges) for loop in loops}
+    extra = dict(item.split("=", 1) for item in args.env)
+    stacks = {loop: Stack(loop, args.bridges, extra) for loop in loops}
     for stack in stacks.values():
         stack.start()
     try:
@@ -311,6 +316,8 @@ def main() -> None:
     parser.add_argument("--hold", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--room-size", type=int, default=5)
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment of the balancers (e.g. UV_USE_IO_URING=0)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="throughput rounds per loop; medians are printed")
     parser.add_argument("--quick", action="store_true", help="small counts, a smoke run")
@@ -325,7 +332,8 @@ def main() -> None:
     gc.disable()
     rows = uvloop.run(measure(args.loops.split(","), args))
     print(f"signaling: {args.bridges} emulated bridges, balancer pinned to CPU 0, "
-          f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} at the end")
+          f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} at the end"
+          + (f"; balancer environment {' '.join(args.env)}" if args.env else ""))
     print("joins/cpu-s = cycles per CPU-second of the balancer (user + system); joins/s = per "
           "second of wall time, with the balancer's share of its core (cpu).\n"
           "fresh = connect, join, leave, close per cycle; reused = join, leave on open sockets. "
