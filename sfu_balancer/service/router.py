@@ -154,6 +154,11 @@ class Router:
                     self.metrics.refusals.labels(code).inc()
                     raise JoinRefused(code, f"join refused: {decision.reason.value}")
                 bridge = decision.bridge_id
+                # Charged before any await: the joins this instance decides meanwhile must see
+                # it, or a burst herds onto the bridge that looked idlest. A lost claim leaves
+                # its charge behind: an over-count until it settles, the safe direction.
+                cost = decision.detail.get("cost", (0.0, 0.0, 0.0))
+                await self.store.ledger_add(LedgerEntry(bridge, tuple(cost), now))  # type: ignore[arg-type]
                 record = ParticipantRecord(room, participant, bridge, tenant, tier.value, now)
                 # Another balancer instance may have placed the room meanwhile: then decide
                 # again on what it did, instead of opening the room on a second bridge.
@@ -163,8 +168,6 @@ class Router:
             else:
                 self.metrics.refusals.labels("bridge_error").inc()
                 raise JoinRefused("bridge_error", "the room kept changing; try again")
-            cost = decision.detail.get("cost", (0.0, 0.0, 0.0))
-            await self.store.ledger_add(LedgerEntry(bridge, tuple(cost), now))  # type: ignore[arg-type]
             await self.store.record_join(room, bridge, now)
             self.sessions[key] = session
         try:
@@ -206,9 +209,9 @@ class Router:
                     now=now, request=request, room_members=members, source=source,
                     linked=linked, costs=self.costs, decision=moved))
             return moved
-        snapshot, view = await self._view(now)
         recent = await self.store.recent_joins(request.room, now, JOIN_RATE_WINDOW_S)
         tenant_count = await self.store.tenant_count(request.tenant) if request.tenant else 0
+        snapshot, view = await self._view(now)  # last: no await between the view and decide
         # A logged decision gets a generator of its own from a seed, so that its line replays
         # alone; unlogged ones share one (seeding a generator costs ~12 us, ~4% of a join).
         seed = int(self.rng.integers(2**63)) if self.decisions.enabled else None

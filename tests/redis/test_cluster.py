@@ -114,8 +114,10 @@ async def test_thousand_joins_spread_over_three_instances(
     elapsed = time.monotonic() - started
     summary = check_consistent(cluster, redis_server, set(ids.values()))
     print(f"\n1000 joins over 3 instances in {elapsed:.1f} s: {await summary}")
-    # the shared ledger spreads the burst: no bridge took the whole of it
-    assert max(len(b.allocations) for b in cluster.bridges) < JOINS * 0.7
+    # The shared ledger spreads the burst: no bridge took half of it. Each instance charges a
+    # decision before its next await, so its own concurrent joins see it (when the charge
+    # waited for the placement claim, a burst herded: up to 880 of 1,000 on one bridge).
+    assert max(len(b.allocations) for b in cluster.bridges) < JOINS * 0.5
 
 
 async def test_thousand_joins_with_an_instance_killed_mid_run(
