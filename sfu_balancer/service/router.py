@@ -1,8 +1,8 @@
 """Live routing: joins, leaves, subscriptions, failover, drain and rebalancing.
 
-Every choice of bridge comes from ``sfu_balancer.core`` (``decide_join``, ``plan_drain``,
-``plan_rebalance``); this module gathers the inputs, executes the outcome on the bridges and
-records it. Rules:
+Every choice of bridge comes from ``sfu_balancer.core`` (``decide_join``, ``decide_move``;
+``plan_drain`` and ``plan_rebalance`` through ``planned_moves``); this module gathers the
+inputs, executes the outcome on the bridges and records it. Rules:
 - Joins of one room are decided one at a time (a per-room lock), and the participant is
   recorded before the bridge allocates, so the next join of the room already sees it.
 - Every decision is charged to the ledger in the StateStore at once; the core decides when a
@@ -32,13 +32,10 @@ from sfu_balancer.core import (
     JoinRequest,
     LiveLedger,
     Reason,
-    RoomPortion,
     RoutingConfig,
     Tier,
     decide_join,
     decide_move,
-    plan_drain,
-    plan_rebalance,
 )
 from sfu_balancer.core.decide import FleetSnapshot
 from sfu_balancer.core.record import decision_record, move_record
@@ -49,6 +46,7 @@ from .bridge_link import BridgeCommandError, BridgeLink, BridgeUnavailable
 from .decision_log import DecisionLog
 from .fleet import Fleet
 from .metrics import Metrics
+from .planned_moves import PlannedMoves
 from .relays import RELAY_PREFIX, Relays
 
 log = structlog.get_logger(__name__)
@@ -82,7 +80,7 @@ class Joined:
     decision: Decision
 
 
-class Router:
+class Router(PlannedMoves):
     def __init__(self, settings: Settings, store: StateStore, fleet: Fleet, metrics: Metrics,
                  decisions: DecisionLog, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
@@ -158,7 +156,7 @@ class Router:
                 # it, or a burst herds onto the bridge that looked idlest. A lost claim leaves
                 # its charge behind: an over-count until it settles, the safe direction.
                 cost = decision.detail.get("cost", (0.0, 0.0, 0.0))
-                await self.store.ledger_add(LedgerEntry(bridge, tuple(cost), now))  # type: ignore[arg-type]
+                await self.store.ledger_add(LedgerEntry(bridge, tuple(cost), now))
                 record = ParticipantRecord(room, participant, bridge, tenant, tier.value, now)
                 # Another balancer instance may have placed the room meanwhile: then decide
                 # again on what it did, instead of opening the room on a second bridge.
@@ -354,45 +352,3 @@ class Router:
     async def check_silent(self) -> None:
         for bridge in self.fleet.silent(self.clock()):
             await self.bridge_failed(bridge, "silent")
-
-    async def _portions(self, snapshot: FleetSnapshot) -> list[RoomPortion]:
-        index = snapshot.index()
-        portions = []
-        for room, members in (await self.store.rooms()).items():
-            bridges = tuple(index[b] for b in members if b in index)
-            portions += [RoomPortion(room, index[b], n, bridges) for b, n in members.items()
-                         if b in index]
-        return portions
-
-    async def run_drains(self) -> None:
-        now = self.clock()
-        if not any(b.drain_deadline is not None and b.drain_deadline <= now
-                   for b in self.fleet.snapshot(now).bridges):
-            return
-        snapshot, view = await self._view(now)
-        deadlines = np.array([b.drain_deadline if b.drain_deadline is not None else np.inf
-                              for b in snapshot.bridges])
-        plan = plan_drain(view, snapshot.ids, await self._portions(snapshot), deadlines, now,
-                          self.policy, self.costs, self.rng)
-        await self._execute(plan.moves, "drain")
-
-    async def rebalance(self) -> None:
-        now = self.clock()
-        snapshot, view = await self._view(now)
-        last = np.array([self.last_rebalanced.get(b, -np.inf) for b in snapshot.ids])
-        plan = plan_rebalance(view, snapshot.ids, await self._portions(snapshot), last, now,
-                              self.policy, self.config, self.costs, self.rng)
-        for index in plan.rebalanced:
-            self.last_rebalanced[snapshot.ids[index]] = now
-        await self._execute(plan.moves, "migrate")
-
-    async def _execute(self, moves: list[Any], reason: str) -> None:
-        for move in moves:
-            # Participants already told to move are not told again while they rejoin.
-            records = [r for r in await self.store.room_participants(move.room)
-                       if r.bridge == move.from_bridge
-                       and (r.room, r.participant) not in self.move_targets][: move.participants]
-            for record in records:
-                self.move_targets[(record.room, record.participant)] = (
-                    move.from_bridge, move.to_bridge, move.reason)
-                await self.tell_rejoin(record.room, record.participant, reason)
