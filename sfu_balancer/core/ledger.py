@@ -140,7 +140,8 @@ class PendingLedger:
 class LedgerRows(Protocol):
     """What a fleet view reads from a ledger: one row per replica, one column per bridge."""
 
-    bridges: int
+    @property
+    def bridges(self) -> int: ...
 
     def pending(self) -> FloatArray: ...
 
