@@ -26,6 +26,8 @@ import numpy as np
 from sfu_balancer.core import CostTable
 from sfu_balancer.core.load import FloatArray, room_streams
 
+from .rooms import rooms_load
+
 log = logging.getLogger(__name__)
 COST_KEYS = tuple(f.name for f in fields(CostTable))
 
@@ -54,7 +56,7 @@ class CostModel:
     # single_load[n] = room_load of a room of n members on one bridge, n = 0..128 (fast path).
     single_load: FloatArray = field(init=False, repr=False, compare=False)
     # (last_n, cpu per egress stream, cpu per ingress stream, Mbps per stream): the compiled
-    # passes' copy of the table (simulations.kernels.add_room_load).
+    # passes' copy of the table (``rooms.room_load``).
     params: FloatArray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -82,15 +84,9 @@ class CostModel:
         return cls(CostTable.from_mapping(merged))
 
     def room_load(self, members: np.ndarray) -> FloatArray:
-        """True load (..., B, 3) of rooms with ``members`` (..., B) on each bridge."""
+        """True load (..., B, 3) of rooms with ``members`` (..., B) on each bridge
+        (``rooms.room_load``, the engine's own rule)."""
         n = np.asarray(members, dtype=np.float64)
-        last_n = self.table.last_n
-        total = n.sum(axis=-1, keepdims=True)
-        k = (n > 0).sum(axis=-1, keepdims=True)
-        single_egress, single_ingress = room_streams(n, last_n)
-        split = (k > 1) & (n > 0)
-        egress = np.where(split, n * np.minimum(total - 1.0, last_n) + n * (k - 1.0),
-                          single_egress)
-        ingress = np.where(split, single_ingress + np.minimum(total - n, last_n),
-                           single_ingress)
-        return self.table.streams_to_load(egress, ingress)
+        flat = np.ascontiguousarray(n.reshape(-1, n.shape[-1]))
+        result: FloatArray = rooms_load(flat, self.params).reshape(*n.shape, 3)
+        return result

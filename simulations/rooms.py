@@ -2,7 +2,7 @@
 
 Invariants:
 - ``members[r, slot, b]`` counts a room's members per bridge; ``true_load[r]`` (R, B, 3) is
-  the sum over rooms of ``costmodel.room_load``.
+  the sum over rooms of ``room_load``.
 - One call applies a batch of changes and then adds, per room it changed, the room's load
   after minus its load before, rooms in ascending (row, slot) order: the order, hence the
   floats (drift included), of the numpy form (``np.add.at`` over ``np.unique`` keys).
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from sfu_balancer.core._jit import jit
+from sfu_balancer.core._jit import jit, jit_inline
 
 
 @jit
@@ -54,35 +54,52 @@ def change_rooms(members: Any, head: Any, rows: Any, slots: Any, bridges: Any, s
             order[j + 1] = order[j]
             j -= 1
         order[j + 1] = t
-    load = np.empty((2, width, 3))  # [0] before, [1] after
-    last_n = cp[0]
+    before, after = np.empty((width, 3)), np.empty((width, 3))
     for i in range(rooms):
         t = order[i]
         r, s = keys[t] // n_slots, keys[t] % n_slots
         head[r] = -1
-        for phase in range(2):
-            # CostModel.room_load: the same float operations in the same order (stream counts
-            # are exact integers in float); relay streams once the room spans k > 1 bridges.
-            total = 0.0
-            k = 0
-            for b in range(width):
-                x = saved[t, b] if phase == 0 else members[r, s, b]
-                total += x
-                k += x > 0
-            for b in range(width):
-                x = float(saved[t, b] if phase == 0 else members[r, s, b])
-                if k > 1 and x > 0:
-                    egress = x * min(total - 1.0, last_n) + x * (k - 1.0)
-                    ingress = x + min(total - x, last_n)
-                else:
-                    egress = x * min(max(x - 1.0, 0.0), last_n)
-                    ingress = x
-                load[phase, b, 0] = egress * cp[1] + ingress * cp[2]
-                load[phase, b, 1] = egress * cp[3]
-                load[phase, b, 2] = ingress * cp[3]
+        room_load(saved[t], cp, before)
+        room_load(members[r, s], cp, after)
         for b in range(width):
             for q in range(3):
-                true_load[r, b, q] += load[1, b, q] - load[0, b, q]
+                true_load[r, b, q] += after[b, q] - before[b, q]
+
+
+@jit_inline
+def room_load(room: Any, cp: Any, out: Any) -> None:
+    """``out`` (B, 3) = the true load of a room with ``room`` (B,) members per bridge: on one
+    bridge, core's ``room_streams``; split over k > 1 bridges, each bridge also forwards its
+    members to the k - 1 others and receives up to last-N from them (relay streams). The only
+    form of this rule (``CostModel.room_load`` runs it too); stream counts are exact integers
+    in float, so the result does not depend on the order of the bridges."""
+    width = room.shape[0]
+    last_n = cp[0]
+    total = 0.0
+    k = 0
+    for b in range(width):
+        total += room[b]
+        k += room[b] > 0
+    for b in range(width):
+        x = float(room[b])
+        if k > 1 and x > 0:
+            egress = x * min(total - 1.0, last_n) + x * (k - 1.0)
+            ingress = x + min(total - x, last_n)
+        else:
+            egress = x * min(max(x - 1.0, 0.0), last_n)
+            ingress = x
+        out[b, 0] = egress * cp[1] + ingress * cp[2]
+        out[b, 1] = egress * cp[3]
+        out[b, 2] = ingress * cp[3]
+
+
+@jit
+def rooms_load(rooms: Any, cp: Any) -> Any:
+    """(N, B, 3) true load of N rooms (N, B) (``room_load`` each)."""
+    out = np.empty((rooms.shape[0], rooms.shape[1], 3))
+    for i in range(rooms.shape[0]):
+        room_load(rooms[i], cp, out[i])
+    return out
 
 
 @jit
