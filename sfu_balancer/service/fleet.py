@@ -140,6 +140,16 @@ class Fleet:
         return [b for b, e in self.entries.items()
                 if e.alive and now - e.last_report_at > self.failed_after_s]
 
+    def take_fresh_reports(self) -> dict[str, float]:
+        """Report times (bridge -> measured_at) received since the last call, for the ledger."""
+        fresh, self.fresh_reports = self.fresh_reports, {}
+        return fresh
+
+    def refresh_all_reports(self) -> None:
+        """Every bridge's latest report counts as fresh again (a new ledger has seen none)."""
+        self.fresh_reports = {b: e.report.measured_at for b, e in self.entries.items()
+                              if e.report is not None}
+
     def snapshot(self, now: float) -> FleetSnapshot:
         return self.table.snapshot(now)
 

@@ -107,9 +107,7 @@ class Router(PlannedMoves):
         self.ledger = LiveLedger(self.config.rampup_s, self.config.recent_window_s,
                                  self.store.ledger_horizon_s)
         self._ledger_cursor = 0
-        # the new ledger has seen no report yet: every bridge's latest counts as new
-        self.fleet.fresh_reports = {b: e.report.measured_at for b, e in self.fleet.entries.items()
-                                    if e.report is not None}
+        self.fleet.refresh_all_reports()  # the new ledger has seen no report yet
 
     def reload_routing(self, routing: dict[str, Any], costs: dict[str, Any] | None = None) -> None:
         """Swap the ``[routing]`` (and ``[costs]``) tables; raises ValueError and changes
@@ -237,8 +235,7 @@ class Router(PlannedMoves):
         entries, self._ledger_cursor = await self.store.ledger_since(now, self._ledger_cursor)
         for entry in entries:
             self.ledger.charge(entry.bridge, entry.cost, entry.placed_at)
-        fresh, self.fleet.fresh_reports = self.fleet.fresh_reports, {}
-        for bridge_id, measured_at in fresh.items():
+        for bridge_id, measured_at in self.fleet.take_fresh_reports().items():
             self.ledger.settle(bridge_id, measured_at)
         self.ledger.expire(now)
         snapshot = self.fleet.snapshot(now)
