@@ -13,8 +13,11 @@ Rules:
 - All joins of a tick see the same (stale) reports, as live; but core charges each
   placement's forecast cost before the next join of its row, and the tick's placements are
   then added to the group's ledger (``ledger.add``) for the ticks after.
-- ``members`` (R, slots, B) counts each room's members per bridge; ``where`` (R, slots, M)
-  remembers each session's bridge (-1 = not connected) so leaves and moves hit the right one.
+- ``members`` (R, slots, B) counts each room's members per bridge; ``where`` (R, sessions)
+  remembers each session's bridge (-1 = not connected) by session slot, so leaves and moves hit
+  the right one, and ``tag`` (R, sessions) its room and member (kernels.py). Both are a few MB:
+  the (room slot, member) form of ``where`` was 100 times larger, and every join and leave
+  missed the caches on it.
 - The loop over ticks is Python; each step within a tick is one compiled pass over every
   replica (``kernels``, ``rooms``, core's ledger passes) that touches only the tick's events
   or sweeps the (R, B) fleet once. Numbers are those of the former numpy form of each step
@@ -53,7 +56,7 @@ class Group:
     ledger: PendingLedger
     rng: np.random.Generator
     last_rebalanced: np.ndarray  # (S, B)
-    extra: tuple[np.ndarray, np.ndarray, np.ndarray]  # (row, slot, member) re-joins queued
+    extra: tuple[np.ndarray, ...]  # (row, slot, session, member) of the re-joins queued
     stateless: bool = True  # the policy keeps no per-row state: it may run on a row subset
 
 
@@ -70,7 +73,8 @@ class Engine:
         b = self.fleet.width
         self.costs = scenario.costs
         self.members = np.zeros((self.replicas, schedule.slots, b), dtype=np.int8)
-        self.where = np.full((self.replicas, schedule.slots, schedule.members), -1, np.int16)
+        self.where = np.full((self.replicas, schedule.sessions), -1, np.int16)
+        self.tag = np.zeros((self.replicas, schedule.sessions), np.int32)
         self.split = np.zeros((self.replicas, schedule.slots), dtype=np.bool_)
         self.count = np.zeros((self.replicas, b), dtype=np.int64)  # participants per bridge
         self.true_load = np.zeros((self.replicas, b, 3))
@@ -90,7 +94,7 @@ class Engine:
                 name, slice(g * self.seeds, (g + 1) * self.seeds), policy, config,
                 PendingLedger(self.seeds, b, config.rampup_s, config.recent_window_s),
                 np.random.default_rng([seed, g]), np.full((self.seeds, b), -np.inf),
-                (empty, empty, empty), stateless=type(policy).reset is Policy.reset))
+                (empty, empty, empty, empty), stateless=type(policy).reset is Policy.reset))
         self.thresholds = self.groups[0].config.thresholds
         self.limit = self.fleet.capacity * self.thresholds.as_array()  # core's stress denominator
         self.events = list(scenario.events)
@@ -187,7 +191,7 @@ class Engine:
         leaves = self.schedule.leaves
         if chunk.stop == chunk.start:
             return
-        kernels.leave_tick(leaves.seed, leaves.slot, leaves.member, chunk.start, chunk.stop,
+        kernels.leave_tick(leaves.seed, leaves.slot, leaves.session, chunk.start, chunk.stop,
                            len(self.groups), self.seeds, self.where, self.members, self.count,
                            self.true_load, self.costs.params, self.head)
 

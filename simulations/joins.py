@@ -39,31 +39,32 @@ def place_tick(e: Engine, g: Group, g_index: int, now: float,
                seen: tuple[np.ndarray, np.ndarray], chunk: slice) -> None:
     """Admit and place the group's re-joins and the joins ``chunk`` in one core call."""
     joins = e.schedule.joins
-    x_rows, x_slots, x_members = g.extra
+    x_rows, x_slots, x_sessions, x_members = g.extra
     count = x_rows.size + chunk.stop - chunk.start
     if count == 0:
         return
     empty = np.zeros(0, dtype=np.int64)
-    g.extra = (empty, empty, empty)
+    g.extra = (empty, empty, empty, empty)
     bridges = e.fleet.width
-    rows, slots, members = (np.empty(count, np.int64) for _ in range(3))
+    rows, slots, sessions, members = (np.empty(count, np.int64) for _ in range(4))
     rejoin = np.empty(count, np.bool_)
     room, recent_joins = np.empty((count, bridges), np.int64), np.empty((count, bridges),
                                                                        np.int64)
     prev = np.empty(count, np.int64)
     use_rate = bool(g.config.join_rate_per_min)
     cur, old = e.rates(now) if use_rate else (_NO_RATE, _NO_RATE)
-    kernels.gather_joins(x_rows, x_slots, x_members, joins.seed, joins.slot, joins.member,
-                         chunk.start, g.rows.start, e.members, cur, old, use_rate, e.head,
-                         np.empty(count, np.int64), rows, slots, members, rejoin, room,
-                         recent_joins, prev)
+    kernels.gather_joins(x_rows, x_slots, x_sessions, x_members, joins.seed, joins.slot,
+                         joins.session, joins.member, chunk.start, g.rows.start, e.members, cur,
+                         old, use_rate, e.head, np.empty(count, np.int64), rows, slots,
+                         sessions, members, rejoin, room, recent_joins, prev)
     seq = JoinSequence(rows=rows, room_members=room, room_recent_joins=recent_joins, prev=prev,
                        region=np.full(count, -1, dtype=np.int64),
                        tiers=np.full(count, STANDARD, dtype=np.int64))
     out = place_sequence(e.view(g, now, seen), seq, g.policy, g.config, e.costs.table, g.rng)
     m = e.metrics
-    kernels.apply_joins(g.rows.start, rows, slots, members, rejoin, out.bridge, out.reason,
-                        NEW_ROOM, IS_SPLIT, e.members, e.where, e.count, e.true_load, e.split,
+    kernels.apply_joins(g.rows.start, rows, slots, sessions, members, rejoin, out.bridge,
+                        out.reason, NEW_ROOM, IS_SPLIT, e.members, e.where, e.tag, e.count,
+                        e.true_load, e.split,
                         e.costs.params, e.head, m.reasons, m.joins, m.rejected, m.splits,
                         use_rate, cur)
     g.ledger.add(rows, out.bridge, out.cost, now)  # the ledger skips refused joins (-1)

@@ -7,8 +7,10 @@ gather its inputs and apply its outputs, keep the room state and the true load, 
 
 Invariants (the engine's, see engine.py):
 - ``members[r, slot, b]`` counts a room's members per bridge, ``count[r, b]`` the participants
-  per bridge (= members summed over slots), ``where[r, slot, member]`` each session's bridge
-  (-1 = not connected).
+  per bridge (= members summed over slots), ``where[r, session]`` each session's bridge (-1 =
+  not connected) by session slot (schedule.py), and while it is connected ``tag[r, session]``
+  = its room slot × 128 + member index (``TAG``), for the rare passes that need a room's
+  sessions (moves, failures).
 - ``true_load[r]``: kept by ``rooms.change_rooms`` (read the invariants there).
 - ``cp`` = (last_n, cpu per egress stream, cpu per ingress stream, Mbps per stream), from
   core's ``CostTable`` (``CostModel.params``).
@@ -25,9 +27,11 @@ from sfu_balancer.core._jit import jit
 from .lifecycle import DRAINING, PROVISIONING, SERVING
 from .rooms import change_rooms
 
+TAG = 128  # tag = room slot × TAG + member index (members are int8 in the schedule: < 128)
+
 
 @jit
-def leave_tick(seed: Any, slot: Any, member: Any, lo: int, hi: int, groups: int, seeds: int,
+def leave_tick(seed: Any, slot: Any, session: Any, lo: int, hi: int, groups: int, seeds: int,
                where: Any, members: Any, count: Any, true_load: Any, cp: Any,
                head: Any) -> None:
     """Leaves ``lo:hi`` of the schedule, in every policy group; a session never connected
@@ -38,34 +42,36 @@ def leave_tick(seed: Any, slot: Any, member: Any, lo: int, hi: int, groups: int,
     n = 0
     for g in range(groups):
         for i in range(lo, hi):
-            r, s, m = seed[i] + g * seeds, slot[i], member[i]
-            b = where[r, s, m]
+            r, s, q = seed[i] + g * seeds, slot[i], session[i]
+            b = where[r, q]
             if b < 0:
                 continue
             rows[n], slots[n], bridges[n] = r, s, b
             n += 1
             count[r, b] -= 1
-            where[r, s, m] = -1
+            where[r, q] = -1
     change_rooms(members, head, rows, slots, bridges, np.full(n, -1), n, cp, true_load)
 
 
 @jit
-def gather_joins(x_rows: Any, x_slots: Any, x_members: Any, seed: Any, slot: Any, member: Any,
-                 lo: int, row0: int, members: Any, rate_cur: Any, rate_prev: Any,
-                 use_rate: bool, head: Any, link: Any, rows: Any, slots: Any, mems: Any,
-                 rejoin: Any, room: Any, rates: Any, prev: Any) -> None:
+def gather_joins(x_rows: Any, x_slots: Any, x_sessions: Any, x_members: Any, seed: Any,
+                 slot: Any, session: Any, member: Any, lo: int, row0: int, members: Any,
+                 rate_cur: Any, rate_prev: Any, use_rate: bool, head: Any, link: Any,
+                 rows: Any, slots: Any, sess: Any, mems: Any, rejoin: Any, room: Any,
+                 rates: Any, prev: Any) -> None:
     """Core's ``JoinSequence`` inputs for one group: re-joins first, then joins ``lo:`` (as
-    many as ``rows`` holds after the re-joins). ``prev`` = the latest earlier join of the same
+    many as ``rows`` holds after the re-joins), with each join's session slot and member index
+    (``sess``, ``mems``) for ``apply_joins``. ``prev`` = the latest earlier join of the same
     (row, slot) (``JoinSequence.link``), found on the chain of the row's joins that starts at
     ``head[row0 + row]`` (all -1 on entry and on return) and runs through ``link``."""
     extra = x_rows.shape[0]
     for j in range(rows.shape[0]):
         if j < extra:
-            r, s, m = x_rows[j], x_slots[j], x_members[j]
+            r, s, q, m = x_rows[j], x_slots[j], x_sessions[j], x_members[j]
         else:
             i = lo + j - extra
-            r, s, m = seed[i], slot[i], member[i]
-        rows[j], slots[j], mems[j], rejoin[j] = r, s, m, j < extra
+            r, s, q, m = seed[i], slot[i], session[i], member[i]
+        rows[j], slots[j], sess[j], mems[j], rejoin[j] = r, s, q, m, j < extra
         gr = row0 + r
         for b in range(members.shape[2]):
             room[j, b] = members[gr, s, b]
@@ -81,9 +87,9 @@ def gather_joins(x_rows: Any, x_slots: Any, x_members: Any, seed: Any, slot: Any
 
 
 @jit
-def apply_joins(row0: Any, rows: Any, slots: Any, mems: Any, rejoin: Any, bridge: Any,
-                reason: Any, new_room: int, is_split: Any, members: Any, where: Any,
-                count: Any, true_load: Any, split: Any, cp: Any, head: Any,
+def apply_joins(row0: Any, rows: Any, slots: Any, sess: Any, mems: Any, rejoin: Any,
+                bridge: Any, reason: Any, new_room: int, is_split: Any, members: Any,
+                where: Any, tag: Any, count: Any, true_load: Any, split: Any, cp: Any, head: Any,
                 reasons_m: Any, joins_m: Any, rejected_m: Any, splits_m: Any,
                 use_rate: bool, rate_cur: Any) -> None:
     """Apply core's placements of one group's tick, in join order. A room's first join
@@ -114,7 +120,8 @@ def apply_joins(row0: Any, rows: Any, slots: Any, mems: Any, rejoin: Any, bridge
         c_rows[n], c_slots[n], c_bridges[n] = gr, s, b
         n += 1
         count[gr, b] += 1
-        where[gr, s, mems[j]] = b
+        where[gr, sess[j]] = b
+        tag[gr, sess[j]] = s * TAG + mems[j]
         if use_rate:
             rate_cur[gr, s, b] += 1
     change_rooms(members, head, c_rows, c_slots, c_bridges, np.ones(n, np.int64), n, cp,

@@ -24,6 +24,7 @@ from sfu_balancer.core.policies import FleetView
 
 from . import rooms
 from .fleet import DRAINING
+from .kernels import TAG
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -33,14 +34,20 @@ def apply_failure(e: Engine, bridge: int) -> None:
     rooms.fail_bridge(e.members, e.head, bridge, e.costs.params, e.true_load)
     e.true_load[:, bridge] = 0.0
     e.count[:, bridge] = 0
-    sr, ss, sm = np.nonzero(e.where == bridge)
-    e.where[sr, ss, sm] = -1
+    sr, sq = np.nonzero(e.where == bridge)
+    e.where[sr, sq] = -1
+    # re-joins in (row, room slot, member) order, as listed by a (row, slot, member) layout
+    tags = e.tag[sr, sq].astype(np.int64)
+    order = np.lexsort((tags, sr))
+    sr, sq, tags = sr[order], sq[order], tags[order]
+    ss, sm = tags // TAG, tags % TAG
     np.add.at(e.metrics.rejoins, sr, 1)
     for g in e.groups:
         mine = (sr >= g.rows.start) & (sr < g.rows.stop)
         old = g.extra
         g.extra = (np.concatenate([old[0], sr[mine] - g.rows.start]),
-                   np.concatenate([old[1], ss[mine]]), np.concatenate([old[2], sm[mine]]))
+                   np.concatenate([old[1], ss[mine]]), np.concatenate([old[2], sq[mine]]),
+                   np.concatenate([old[3], sm[mine]]))
 
 
 def _row(view: FleetView, r: int) -> FleetView:
@@ -103,8 +110,8 @@ def _apply_move(e: Engine, gr: int, slot: int, src: int, dst: int) -> int:
     many moved."""
     n = int(rooms.move_portion(e.members, e.head, gr, slot, src, dst, e.costs.params,
                                e.true_load))
-    sessions = e.where[gr, slot]
-    sessions[sessions == src] = dst
+    sessions = e.where[gr]  # a view: the row's sessions, those of room ``slot`` by tag
+    sessions[(sessions == src) & (e.tag[gr] // TAG == slot)] = dst
     e.count[gr, src] -= n
     e.count[gr, dst] += n
     e.metrics.migrations[gr] += 1

@@ -6,6 +6,10 @@ Rules:
 - Rooms are mapped to slots (a row of the engine's room matrix) by greedy interval colouring:
   a slot is reused only from the tick after its previous room's last leave, because within one
   tick joins come before leaves.
+- Sessions are mapped to session slots (a column of the engine's ``where``) the same way, per
+  seed, so that ``where`` holds one entry per session that can be live at once (a few hundred
+  per seed), not one per (room slot, member) pair (mostly padding: rooms have 2-5 members of
+  up to 100). Events carry both their room slot and their session slot.
 - Joins are sorted by (tick, seed) and ranked within that group: rank j is handled in the j-th
   sequential placement step of the tick, so every join sees the ledger charges of the joins
   placed before it (as the live balancer does).
@@ -13,7 +17,7 @@ Rules:
 - Memory: seeds are consumed one at a time (``per_seed`` may be a generator, so a seed's
   sessions are freed once its events are extracted), and the event arrays are sorted with
   32-bit temporaries where they fit; a 14-day framatalk-2020 run over 100 seeds holds ~73 M
-  events (17 bytes each once built).
+  events (19 bytes each once built, session slots in 16 bits).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+
+from sfu_balancer.core._jit import jit
 
 from .workload import Sessions
 
@@ -35,6 +41,7 @@ class EventBlock:
     seed: np.ndarray  # int32
     slot: np.ndarray  # int32
     member: np.ndarray  # int8
+    session: np.ndarray  # int16 (int32 past 32,767 session slots): the session's slot
     rank: np.ndarray  # int32: order of the event within its (tick, seed) group
 
     def __len__(self) -> int:
@@ -51,6 +58,7 @@ class Schedule:
     seeds: int
     slots: int
     members: int
+    sessions: int  # session slots: the width of the engine's ``where``
     joins: EventBlock
     leaves: EventBlock
 
@@ -79,8 +87,43 @@ def assign_slots(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, int]:
     return slot, used
 
 
+@jit
+def session_slots(first: np.ndarray, last: np.ndarray, order: np.ndarray,
+                  ends: np.ndarray) -> tuple[np.ndarray, int]:
+    """Slot per interval [first, last] (ticks) and the slots used, by a greedy sweep: the
+    intervals in ``order`` (by ``first``), slots freed by intervals whose ``last`` is before
+    the tick (``ends`` orders them by ``last``) taken again most recently freed first. Any
+    valid colouring does: nothing depends on which slot a session gets."""
+    n = first.shape[0]
+    slot = np.empty(n, np.int64)
+    free = np.empty(n, np.int64)  # a stack of free slots
+    top = used = done = 0
+    for i in range(n):
+        begin = first[order[i]]
+        while done < n and last[ends[done]] < begin:
+            free[top] = slot[ends[done]]
+            top += 1
+            done += 1
+        if top > 0:
+            top -= 1
+            slot[order[i]] = free[top]
+        else:
+            slot[order[i]] = used
+            used += 1
+    return slot, used
+
+
+def _sessions(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, int]:
+    """Session slot per joined session (join tick ``first``, leave tick ``last``). An interval
+    freed before tick ``begin`` has ``first <= last < begin``, so the sweep has already given
+    it its slot."""
+    order = np.argsort(first, kind="stable")
+    ends = np.argsort(last, kind="stable")
+    return session_slots(first, last, order, ends)
+
+
 def _block(ticks: np.ndarray, seed: np.ndarray, slot: np.ndarray, member: np.ndarray,
-           n_ticks: int) -> EventBlock:
+           session: np.ndarray, n_ticks: int) -> EventBlock:
     """Sort events by (tick, seed), keeping their order within a (tick, seed) group, and rank
     them within it. The inputs are concatenated in seed order, so a stable sort by tick alone
     gives that order."""
@@ -104,14 +147,15 @@ def _block(ticks: np.ndarray, seed: np.ndarray, slot: np.ndarray, member: np.nda
     return EventBlock(start.astype(np.int64), seed.astype(np.int32, copy=False),
                       slot[order].astype(np.int32, copy=False),
                       member[order].astype(np.int8, copy=False),
-                      position.astype(np.int32, copy=False))
+                      session[order], position.astype(np.int32, copy=False))
 
 
 def build_schedule(per_seed: Iterable[Sessions], horizon_s: float, tick_s: float) -> Schedule:
     n_ticks = int(np.ceil(horizon_s / tick_s))
     parts: dict[str, list[np.ndarray]] = {k: [] for k in
-                                          ("jt", "js", "jslot", "jm", "lt", "ls", "lslot", "lm")}
-    slots = members = seeds = 0
+                                          ("jt", "js", "jslot", "jm", "jss", "lt", "ls",
+                                           "lslot", "lm", "lss")}
+    slots = members = seeds = sessions = 0
     for seed, s in enumerate(per_seed):
         seeds += 1
         join_tick = np.floor(s.join_t / tick_s)
@@ -129,20 +173,31 @@ def build_schedule(per_seed: Iterable[Sessions], horizon_s: float, tick_s: float
             members = max(members, int(s.member.max()) + 1)
         joined = join_tick < n_ticks
         left = joined & (leave_tick < n_ticks)
+        # a session still open at the horizon has leave_tick >= n_ticks: its slot stays taken
+        session = np.full(len(s), -1, dtype=np.int64)
+        session[joined], used = _sessions(join_tick[joined].astype(np.int64),
+                                          leave_tick[joined].astype(np.int64))
+        sessions = max(sessions, used)
         for tag, mask, ticks in (("j", joined, join_tick), ("l", left, leave_tick)):
             parts[tag + "t"].append(ticks[mask].astype(np.int32))
             parts[tag + "s"].append(np.full(int(mask.sum()), seed, dtype=np.int32))
             parts[tag + "slot"].append(room_slot[s.room[mask]].astype(np.int32))
             parts[tag + "m"].append(s.member[mask].astype(np.int8))
-        del s, join_tick, leave_tick, room_slot, joined, left
+            # 16 bits where the seed's slots fit: concatenation widens only if one does not
+            parts[tag + "ss"].append(session[mask].astype(
+                np.int16 if used <= np.iinfo(np.int16).max else np.int32))
+        del s, join_tick, leave_tick, room_slot, joined, left, session
 
     def take(key: str, dtype: type) -> np.ndarray:
         """Concatenate one column and drop its per-seed pieces."""
         chunks = parts.pop(key)
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype)
 
-    joins = _block(take("jt", np.int32), take("js", np.int32), take("jslot", np.int32),
-                   take("jm", np.int8), n_ticks)
-    leaves = _block(take("lt", np.int32), take("ls", np.int32), take("lslot", np.int32),
-                    take("lm", np.int8), n_ticks)
-    return Schedule(n_ticks, tick_s, seeds, max(slots, 1), max(members, 1), joins, leaves)
+    def block(tag: str) -> EventBlock:
+        return _block(take(tag + "t", np.int32), take(tag + "s", np.int32),
+                      take(tag + "slot", np.int32), take(tag + "m", np.int8),
+                      take(tag + "ss", np.int16), n_ticks)
+    joins = block("j")
+    leaves = block("l")
+    return Schedule(n_ticks, tick_s, seeds, max(slots, 1), max(members, 1), max(sessions, 1),
+                    joins, leaves)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import sfu_balancer.core.placement as core_placement
 from simulations import joins as sim_joins
-from simulations import runner
+from simulations import kernels, runner
 from simulations.cli import cli
 from simulations.engine import Engine
 from simulations.scenario import FleetEvent, load_scenario
@@ -24,15 +24,24 @@ def _steady(**kw: object):  # type: ignore[no-untyped-def]
                                                        **kw})
 
 
-def test_state_is_consistent_and_ledger_mirror_matches_core() -> None:
-    sc = _steady(policies=["balanced", "round_robin"])
+@pytest.mark.parametrize("events", [(), (FleetEvent(1200.0, "fail", 0),
+                                        FleetEvent(1500.0, "drain", 1, 300.0))])
+def test_state_is_consistent_and_ledger_mirror_matches_core(
+        events: tuple[FleetEvent, ...]) -> None:
+    sc = replace(_steady(policies=["balanced", "round_robin"]), events=events)
     engine = Engine(sc, runner.prepare(sc), list(sc.sim.policies))
     for k in range(engine.schedule.ticks):
         engine.step(k)
     # participants per bridge == room members per bridge == sessions per bridge
     assert np.array_equal(engine.count, engine.members.sum(axis=1))
     for b in range(engine.fleet.width):
-        assert np.array_equal(engine.count[:, b], (engine.where == b).sum(axis=(1, 2)))
+        assert np.array_equal(engine.count[:, b], (engine.where == b).sum(axis=1))
+    # the connected sessions, counted by their tag's room and their bridge, are the rooms
+    r, q = np.nonzero(engine.where >= 0)
+    by_tag = np.zeros_like(engine.members, dtype=np.int64)
+    np.add.at(by_tag, (r, engine.tag[r, q] // kernels.TAG, engine.where[r, q]), 1)
+    assert np.array_equal(by_tag, engine.members)
+    assert engine.where.shape[1] < engine.schedule.slots * engine.schedule.members / 4
     # the incrementally kept true load equals the load recomputed from the rooms
     exact = engine.costs.room_load(engine.members).sum(axis=1)
     assert np.allclose(engine.true_load, exact, atol=1e-9)
@@ -40,6 +49,8 @@ def test_state_is_consistent_and_ledger_mirror_matches_core() -> None:
     left = m.joins - m.rejected - engine.count.sum(axis=1)
     assert np.all(left > 0)  # people left, and nobody is counted twice
     assert engine.count.sum() > 0
+    if events:  # the failure re-placed sessions and the drain moved rooms
+        assert np.all(m.rejoins > 0) and np.all(m.migrations > 0)
 
 
 def test_every_decision_goes_through_core(monkeypatch: pytest.MonkeyPatch) -> None:

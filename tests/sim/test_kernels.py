@@ -36,26 +36,29 @@ def _room_delta(true_load: np.ndarray, members: np.ndarray, rows: np.ndarray,
 def _state(rng: np.random.Generator, r: int, slots: int, b: int, m: int,  # type: ignore[no-untyped-def]
            size_max: int | None = None):
     """Rooms with members spread over bridges, sessions consistent with them; sessions
-    ``size_max`` and up are free."""
+    ``size_max`` and up are free. Member ``member`` of room slot ``s`` has session slot
+    ``s * m + member`` (``where`` and ``tag`` are (r, slots * m))."""
     members = np.zeros((r, slots, b), np.int8)
-    where = np.full((r, slots, m), -1, np.int16)
+    where = np.full((r, slots * m), -1, np.int16)
+    tag = np.zeros((r, slots * m), np.int32)
     for row in range(r):
         for s in range(slots):
             size = int(rng.integers(0, (m if size_max is None else size_max) + 1))
             for member in range(size):
                 bridge = int(rng.integers(0, b)) if rng.random() < 0.3 else s % b
-                where[row, s, member] = bridge
+                where[row, s * m + member] = bridge
+                tag[row, s * m + member] = s * kernels.TAG + member
                 members[row, s, bridge] += 1
     count = members.sum(axis=1).astype(np.int64)
     true_load = COSTS.room_load(members).sum(axis=1)
-    return members, where, count, true_load
+    return members, where, tag, count, true_load
 
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_change_rooms_equals_the_numpy_room_delta(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    members, _, _, true_load = _state(rng, 4, 6, 3, 8)
+    members, _, _, _, true_load = _state(rng, 4, 6, 3, 8)
     n = int(rng.integers(0, 20))
     rows, slots, bridges = rng.integers(0, 4, n), rng.integers(0, 6, n), rng.integers(0, 3, n)
     steps = np.ones(n, np.int64)
@@ -77,7 +80,7 @@ def test_change_rooms_equals_the_numpy_room_delta(seed: int) -> None:
 def test_leave_tick_equals_the_numpy_leave(seed: int, groups: int) -> None:
     rng = np.random.default_rng(seed)
     seeds, slots, m = 3, 5, 6
-    members, where, count, true_load = _state(rng, seeds * groups, slots, 3, m)
+    members, where, _, count, true_load = _state(rng, seeds * groups, slots, 3, m)
     n = int(rng.integers(0, 25))
     seed_ = np.sort(rng.integers(0, seeds, n)).astype(np.int32)
     slot, member = rng.integers(0, slots, n).astype(np.int32), rng.integers(0, m, n)
@@ -87,19 +90,20 @@ def test_leave_tick_equals_the_numpy_leave(seed: int, groups: int) -> None:
     keep = np.sort(first)
     seed_, slot, member = seed_[keep], slot[keep], member[keep]
     ref = [a.copy() for a in (members, where, count, true_load)]
+    session = (slot * m + member).astype(np.int16)
     rows = (seed_[None, :] + seeds * np.arange(groups)[:, None]).ravel()
-    t_slot, t_member = np.tile(slot, groups), np.tile(member, groups)
-    bridge = ref[1][rows, t_slot, t_member].astype(np.int64)
+    t_slot, t_session = np.tile(slot, groups), np.tile(session, groups)
+    bridge = ref[1][rows, t_session].astype(np.int64)
     ok = bridge >= 0
-    rows, t_slot, t_member, bridge = rows[ok], t_slot[ok], t_member[ok], bridge[ok]
+    rows, t_slot, t_session, bridge = rows[ok], t_slot[ok], t_session[ok], bridge[ok]
 
     def change() -> None:
         np.add.at(ref[0], (rows, t_slot, bridge), -1)
     _room_delta(ref[3], ref[0], rows, t_slot, change)
     np.add.at(ref[2], (rows, bridge), -1)
-    ref[1][rows, t_slot, t_member] = -1
-    kernels.leave_tick(seed_, slot, member, 0, seed_.size, groups, seeds, where, members, count,
-                       true_load, COSTS.params, np.full(seeds * groups, -1, np.int64))
+    ref[1][rows, t_session] = -1
+    kernels.leave_tick(seed_, slot, session, 0, seed_.size, groups, seeds, where, members,
+                       count, true_load, COSTS.params, np.full(seeds * groups, -1, np.int64))
     for got, want in zip((members, where, count, true_load), ref, strict=True):
         assert np.array_equal(got, want)
 
@@ -109,25 +113,29 @@ def test_leave_tick_equals_the_numpy_leave(seed: int, groups: int) -> None:
 def test_gather_and_apply_joins_equal_the_numpy_forms(seed: int) -> None:
     rng = np.random.default_rng(seed)
     seeds, slots, m, b = 3, 4, 8, 3
-    members, where, count, true_load = _state(rng, seeds + 1, slots, b, m, 4)  # row 0: other group
+    # row 0: the other group
+    members, where, tag, count, true_load = _state(rng, seeds + 1, slots, b, m, 4)
     x = int(rng.integers(0, 3))
     n = int(rng.integers(0, 12))
     x_rows, x_slots = rng.integers(0, seeds, x), rng.integers(0, slots, x)
     x_members = rng.integers(4, m, x)
+    x_sessions = x_slots * m + x_members
     seed_ = np.sort(rng.integers(0, seeds, n)).astype(np.int32)
     slot = rng.integers(0, slots, n).astype(np.int32)
     member = rng.integers(4, m, n).astype(np.int8)
+    session = (slot * m + member).astype(np.int16)
     cur = rng.integers(0, 3, members.shape).astype(np.int16)
     old = rng.integers(0, 3, members.shape).astype(np.int16)
     j = x + n
-    out = [np.empty(j, np.int64) for _ in range(3)] + [np.empty(j, np.bool_)] + \
+    out = [np.empty(j, np.int64) for _ in range(4)] + [np.empty(j, np.bool_)] + \
         [np.empty((j, b), np.int64), np.empty((j, b), np.int64), np.empty(j, np.int64)]
     last = np.full(seeds + 1, -1, np.int64)
-    kernels.gather_joins(x_rows, x_slots, x_members, seed_, slot, member, 0, 1, members, cur,
-                         old, True, last, np.empty(j, np.int64), *out)
-    rows, g_slots, mems, rejoin, room, rate, prev = out
+    kernels.gather_joins(x_rows, x_slots, x_sessions, x_members, seed_, slot, session, member,
+                         0, 1, members, cur, old, True, last, np.empty(j, np.int64), *out)
+    rows, g_slots, sess, mems, rejoin, room, rate, prev = out
     assert np.array_equal(rows, np.concatenate([x_rows, seed_]))
     assert np.array_equal(g_slots, np.concatenate([x_slots, slot]))
+    assert np.array_equal(sess, np.concatenate([x_sessions, session]))
     assert np.array_equal(mems, np.concatenate([x_members, member]))
     assert rejoin.tolist() == [True] * x + [False] * n
     assert np.array_equal(room, members[1 + rows, g_slots])
@@ -143,14 +151,14 @@ def test_gather_and_apply_joins_equal_the_numpy_forms(seed: int) -> None:
     split = rng.random((seeds + 1, slots)) < 0.5
     metrics = [np.zeros((seeds + 1, IS_SPLIT.size), np.int64)] + \
         [np.zeros(seeds + 1, np.int64) for _ in range(3)]
-    ref = [a.copy() for a in (members, where, count, true_load, split, *metrics, cur)]
+    ref = [a.copy() for a in (members, where, count, true_load, split, *metrics, cur, tag)]
     grows = 1 + rows
     np.add.at(ref[5], (grows, reason), 1)
     np.add.at(ref[6], grows[~rejoin], 1)
     placed = bridge >= 0
     np.add.at(ref[7], grows[~placed], 1)
-    gr, ps, pm, pb, why = grows[placed], g_slots[placed], mems[placed], bridge[placed], \
-        reason[placed]
+    gr, ps, pq, pm = grows[placed], g_slots[placed], sess[placed], mems[placed]
+    pb, why = bridge[placed], reason[placed]
     fresh = why == NEW_ROOM
     ref[4][gr[fresh], ps[fresh]] = False
     is_split = IS_SPLIT[why]
@@ -166,12 +174,13 @@ def test_gather_and_apply_joins_equal_the_numpy_forms(seed: int) -> None:
     if placed.any():
         _room_delta(ref[3], ref[0], gr, ps, change)
     np.add.at(ref[2], (gr, pb), 1)
-    ref[1][gr, ps, pm] = pb
+    ref[1][gr, pq] = pb
+    ref[10][gr, pq] = ps * kernels.TAG + pm
     np.add.at(ref[9], (gr, ps, pb), 1)
-    kernels.apply_joins(1, rows, g_slots, mems, rejoin, bridge, reason, NEW_ROOM, IS_SPLIT,
-                        members, where, count, true_load, split, COSTS.params,
+    kernels.apply_joins(1, rows, g_slots, sess, mems, rejoin, bridge, reason, NEW_ROOM,
+                        IS_SPLIT, members, where, tag, count, true_load, split, COSTS.params,
                         np.full(seeds + 1, -1, np.int64), *metrics, True, cur)
-    for got, want in zip((members, where, count, true_load, split, *metrics, cur), ref,
+    for got, want in zip((members, where, count, true_load, split, *metrics, cur, tag), ref,
                          strict=True):
         assert np.array_equal(got, want)
 
@@ -265,7 +274,7 @@ def test_report_views_and_sample_equal_the_numpy_forms(seed: int, noise: float,
 @given(seed=st.integers(0, 2**32 - 1))
 def test_failure_and_move_equal_the_numpy_room_delta(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    members, _, _, true_load = _state(rng, 3, 5, 3, 6)
+    members, _, _, _, true_load = _state(rng, 3, 5, 3, 6)
     ref_members, ref_load = members.copy(), true_load.copy()
     rows, slots = np.nonzero(ref_members[:, :, 1] > 0)
 

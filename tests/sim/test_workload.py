@@ -74,6 +74,29 @@ def test_schedule_slots_never_overlap() -> None:
         assert list(ranks) == list(range(ranks.size))
 
 
+def test_session_slots_hold_one_session_at_a_time() -> None:
+    """Replaying the events as the engine does (a tick's joins, then its leaves): a join
+    takes a free (seed, session slot), a leave frees its own; far fewer slots than sessions."""
+    sim = SimSettings(4 * 3600.0, 5.0)
+    s = generate(WorkloadSettings(conferences_per_day=5000, diurnal="flat"), sim,
+                 np.random.default_rng(11))
+    t = generate(WorkloadSettings(conferences_per_day=2000, diurnal="flat"), sim,
+                 np.random.default_rng(12))
+    sched = build_schedule([s, t], sim.horizon_s, sim.tick_s)
+    j, lv = sched.joins, sched.leaves
+    assert sched.sessions < len(s) / 4 and j.session.dtype == np.int16
+    holder: dict[tuple[int, int], tuple[int, int]] = {}  # slot -> (room slot, member)
+    for k in range(sched.ticks):
+        for i in range(j.tick(k).start, j.tick(k).stop):
+            key = (int(j.seed[i]), int(j.session[i]))
+            assert key not in holder and 0 <= key[1] < sched.sessions
+            holder[key] = (int(j.slot[i]), int(j.member[i]))
+        for i in range(lv.tick(k).start, lv.tick(k).stop):
+            key = (int(lv.seed[i]), int(lv.session[i]))
+            assert holder.pop(key) == (int(lv.slot[i]), int(lv.member[i]))
+    assert len(holder) > 0  # sessions still open at the horizon keep their slots
+
+
 def _write(tmp: Path, body: str) -> Path:
     path = tmp / "t.csv"
     path.write_text("t_s,room,participant,event\n" + body)
