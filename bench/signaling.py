@@ -131,8 +131,11 @@ class Stack:
                 p.wait()
 
 
+READY_LIMIT_S = 150.0  # a first start compiles the routing kernels (~30 s, longer if profiled)
+
+
 async def wait_ready(http: aiohttp.ClientSession, stack: Stack) -> str:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + READY_LIMIT_S
     while time.monotonic() < deadline:
         with contextlib.suppress(aiohttp.ClientError):
             async with http.get(f"{stack.url}/readyz") as r:
@@ -142,7 +145,7 @@ async def wait_ready(http: aiohttp.ClientSession, stack: Stack) -> str:
         if stack.processes[0].poll() is not None:
             raise SystemExit("the balancer exited during start-up")
         await asyncio.sleep(0.1)
-    raise SystemExit(f"{stack.bridges} emulated bridges not serving within 30 s")
+    raise SystemExit(f"{stack.bridges} emulated bridges not serving within {READY_LIMIT_S:.0f} s")
 
 
 async def join(stack: Stack, room: str) -> tuple[RawSocket, float]:

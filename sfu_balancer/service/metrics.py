@@ -16,6 +16,9 @@ class Metrics:
         self.refusals = Counter("sfub_refusals", "Refused joins and connections by code",
                                 ["code"], registry=r)
         self.joins = Counter("sfub_joins", "Participants placed on a bridge", registry=r)
+        self.late_allocations = Counter(
+            "sfub_late_allocations_released",
+            "Allocations a bridge confirmed after the join had given up, released", registry=r)
         self.rejoins = Counter("sfub_rejoins_requested",
                                "Participants told to rejoin, by reason", ["reason"], registry=r)
         self.bridge_failures = Counter("sfub_bridge_failures", "Bridges marked failed",

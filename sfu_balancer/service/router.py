@@ -287,6 +287,8 @@ class Router(PlannedMoves):
             self.metrics.bridge_stress.labels(link.bridge_id).set(measured or 0.0)
         elif isinstance(message, wire.Offer):
             await self._route_offer(link.bridge_id, message)
+        elif isinstance(message, wire.Allocated):
+            await self._late_allocation(link, message)
         elif isinstance(message, wire.Bye):
             log.info("bridge_bye", bridge=link.bridge_id, reason=message.reason)
         elif isinstance(message, wire.Error):
@@ -295,6 +297,16 @@ class Router(PlannedMoves):
         else:
             await link.send(wire.Error(code=wire.ErrorCode.UNKNOWN_TYPE, about=message.TYPE,
                                        reason=f"{message.TYPE!r} is not sent to a balancer"))
+
+    async def _late_allocation(self, link: BridgeLink, message: wire.Allocated) -> None:
+        """An ``allocated`` after its request gave up (the join was refused with bridge_error):
+        the bridge holds a participant nobody will use, so release it, unless that participant
+        has been placed on this bridge again meanwhile (then the allocation is in use)."""
+        record = await self.store.get_participant(message.room, message.participant)
+        if record is not None and record.bridge == link.bridge_id:
+            return
+        self.metrics.late_allocations.inc()
+        await link.send(wire.Release(room=message.room, participant=message.participant))
 
     async def _route_offer(self, bridge: str, offer: wire.Offer) -> None:
         if offer.participant.startswith(RELAY_PREFIX):

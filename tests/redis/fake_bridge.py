@@ -4,7 +4,8 @@ keeps what it was told (allocations, releases, relays), so a thousand joins need
 
 ``skew`` makes it report a different CPU to one instance (stale or partial reports), which is
 how a test makes two instances disagree about where a new room belongs. ``bytes_out_per_s``
-makes it report a busy NIC (bandwidth-bound placement).
+makes it report a busy NIC (bandwidth-bound placement). ``allocate_delay_s`` makes it answer
+``allocate`` that much later (an overloaded bridge), reading on meanwhile.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class FakeBridge:
         self.releases = 0
         self.skew: dict[str, float] = {}  # balancer URL -> CPU reported to it instead
         self.bytes_out_per_s = 0.0  # egress reported to every balancer (a busy NIC)
+        self.allocate_delay_s = 0.0  # answer allocate this much later (allocates at once)
+        self._late: set[asyncio.Task[None]] = set()
         self.links: dict[str, aiohttp.ClientWebSocketResponse] = {}
         self.reports: dict[str, int] = {url: 0 for url in balancers}
         self._stop = asyncio.Event()
@@ -96,7 +99,11 @@ class FakeBridge:
                             if frame.type != aiohttp.WSMsgType.BINARY:
                                 break
                             reply = self._handle(url, wire.decode(frame.data))
-                            if reply is not None:
+                            if isinstance(reply, wire.Allocated) and self.allocate_delay_s > 0:
+                                late = asyncio.create_task(self._answer_late(ws, reply))
+                                self._late.add(late)
+                                late.add_done_callback(self._late.discard)
+                            elif reply is not None:
                                 await ws.send_bytes(wire.encode(reply))
                     finally:
                         reporter.cancel()
@@ -105,6 +112,12 @@ class FakeBridge:
                 pass
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), 0.2)
+
+    async def _answer_late(self, ws: aiohttp.ClientWebSocketResponse,
+                           reply: wire.Message) -> None:
+        await asyncio.sleep(self.allocate_delay_s)
+        with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
+            await ws.send_bytes(wire.encode(reply))
 
     async def _report_loop(self, url: str, ws: aiohttp.ClientWebSocketResponse) -> None:
         with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):

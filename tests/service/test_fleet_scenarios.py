@@ -19,6 +19,7 @@ from sfu_balancer.core import Tier
 from sfu_balancer.service.auth import create_room_token
 
 from ..redis.cluster import FAKE_OFFER
+from ..redis.fake_bridge import CANNED_ANSWER
 
 
 class Signaling:
@@ -298,3 +299,44 @@ async def test_rejoins_the_balancer_asks_for_are_not_charged_to_the_join_rate(
     finally:
         for p in [*members, late]:
             await p.close()
+
+
+async def test_an_allocation_confirmed_too_late_is_released(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    """A bridge that answers ``allocate`` after the balancer gave up (join refused with
+    bridge_error) must not keep that participant: the balancer releases it."""
+    cluster = await cluster_factory(bridges=0, allocate_timeout_s=0.3)
+    slow = await cluster.add_fake_bridge("slow")
+    slow.allocate_delay_s = 1.0
+    participant = Signaling(cluster.url, "late")
+    try:
+        reply = await participant.join()
+        assert reply["type"] == "error" and reply["code"] == "bridge_error", reply
+        assert len(slow.allocations) == 1  # allocated at once, confirmed a second later
+        await wait_for(lambda: not slow.allocations, 10, "the late allocation to be released")
+        assert slow.releases == 1
+        slow.allocate_delay_s = 0.0
+        reply = await participant.join()  # the page's retry: placed and kept
+        assert reply["type"] == "joined", reply
+        assert list(slow.allocations) == [("late", participant.id)]
+    finally:
+        await participant.close()
+
+
+async def test_a_late_allocation_of_a_participant_placed_again_is_kept(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    cluster = await cluster_factory(bridges=0)
+    fake = await cluster.add_fake_bridge("f1")
+    participant = await connected(cluster.url, "again")
+    try:
+        link = cluster.router.fleet.link("f1")
+        assert link is not None and participant.id is not None
+        # A stale confirmation of this participant, now placed on f1 by a later join:
+        await cluster.router.on_bridge_message(link, wire.Allocated(
+            req=10**6, room="again", participant=participant.id, sdp=CANNED_ANSWER))
+        # ...and one of a participant the balancer does not know, which is released.
+        fake.allocations[("again", "ghost")] = cluster.url
+        await cluster.router.on_bridge_message(link, wire.Allocated(
+            req=10**6 + 1, room="again", participant="ghost", sdp=CANNED_ANSWER))
+        await wait_for(lambda: ("again", "ghost") not in fake.allocations, 10, "ghost released")
+        assert ("again", participant.id) in fake.allocations
+    finally:
+        await participant.close()
