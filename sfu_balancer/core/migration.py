@@ -10,20 +10,25 @@ Rules:
   move budget; a portion with no target at all is left in place and reported in ``stranded``.
 - Plans see their own moves: each planned move updates the expected load used for the next.
 - Plans are for one replica (R = 1); the simulator calls them per replica.
+- The plans are compiled (``_migrate_kernels``); ``rebalance_moves`` and ``drain_moves`` take
+  the portions as arrays and one row of a view of many (the simulator's form), and
+  ``plan_rebalance`` and ``plan_drain`` are those on ``RoomPortion`` lists and bridge ids.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _migrate_kernels as _kernels
 from .config import RoutingConfig
-from .load import CostTable, FloatArray, room_streams
+from .load import CostTable, FloatArray, IntArray
 from .model import Migration, Reason
 from .placement import checked_choice
-from .policies.base import NO_BRIDGE, FleetView, PlacementRequest, Policy
+from .policies.base import BoolArray, FleetView, PlacementRequest, Policy, f64, i64
+from .policies.kernels import EXTERNAL
 
 
 @dataclass(frozen=True)
@@ -43,44 +48,131 @@ class MigrationPlan:
     rebalanced: list[int] = field(default_factory=list)  # bridges that shed load this round
 
 
-def _portion_load(members: int, costs: CostTable) -> FloatArray:
-    egress, ingress = room_streams(np.array([members]), costs.last_n)
-    result: FloatArray = costs.streams_to_load(egress, ingress)[0]
-    return result
-
-
 _ROW0 = np.zeros(1, dtype=np.int64)
 
 
-def _move(
+def _cost_params(costs: CostTable) -> FloatArray:
+    return np.array([costs.last_n, costs.cpu_per_stream_out, costs.cpu_per_stream_in,
+                     costs.mbps_per_stream], dtype=np.float64)
+
+
+def _asks(policy: Policy) -> bool:
+    """Whether the policy must be asked from Python: no kernel, or per-row state (the kernel
+    call of ``Policy.choose`` on a one-row view is what such a policy's state expects)."""
+    return policy.kind == EXTERNAL or type(policy).kernel_state is not Policy.kernel_state
+
+
+class _Row:
+    """Row ``row`` of ``view`` as the kernels read it, and the buffers of one plan."""
+
+    def __init__(self, view: FleetView, row: int, portions: int, costs: CostTable) -> None:
+        self.view, self.row = view, row
+        self.load = f64(view.load[row])
+        # the plan's expected load: the reported load plus the ledger, then each planned move
+        self.work = self.load + view.pending[row]
+        bridges = self.load.shape[0]
+        self.args = (self.load, f64(view.limit), f64(view.inverse_limit), f64(view.capacity),
+                     f64(view.report_age[row]), float(view.report_interval_s),
+                     i64(view.region), f64(view.recent_placements[row]))
+        self.cp = _cost_params(costs)
+        self.st = np.zeros(_kernels.STATE, dtype=np.int64)
+        self.elig = np.zeros(bridges, dtype=np.bool_)
+        self.pend, self.cost = np.zeros((bridges, 3)), np.zeros((bridges, 3))
+        self.portion = np.zeros(portions, dtype=np.int64)
+        self.target = np.zeros(portions, dtype=np.int64)
+
+    def ask(self, policy: Policy, costs: CostTable, rng: np.random.Generator) -> int:
+        """The policy's target for the request the kernel stopped at (as ``Policy.choose`` on
+        a one-row view whose pending load is the plan's)."""
+        v, one = self.view, slice(self.row, self.row + 1)
+        bridges = self.load.shape[0]
+        moved_view = FleetView(
+            load=v.load[one], pending=self.pend[None].copy(), capacity=v.capacity,
+            report_age=v.report_age[one], available=v.available[one],
+            open_for_new=v.open_for_new[one], region=v.region,
+            recent_placements=v.recent_placements[one], thresholds=v.thresholds,
+            report_interval_s=v.report_interval_s)
+        request = PlacementRequest(
+            eligible=self.elig[None].copy(), cost=self.cost[None].copy(),
+            region=np.array([-1]), room_members=np.zeros((1, bridges), dtype=np.int64),
+            new_room=np.array([False]), costs=costs,
+            expected_growth=np.zeros((1, bridges, 3)))  # a moved room has already grown
+        choice = policy.choose(moved_view, request, rng)
+        return int(checked_choice(policy, choice, request.eligible, _ROW0)[0])
+
+
+def rebalance_moves(
     view: FleetView,
-    load: FloatArray,
-    portion: RoomPortion,
-    ids: Sequence[str],
+    row: int,
+    bridges: IntArray,
+    members: IntArray,
+    hosts: BoolArray,
+    last_rebalanced: FloatArray,
+    now: float,
+    policy: Policy,
+    config: RoutingConfig,
+    costs: CostTable,
+    rng: np.random.Generator,
+) -> tuple[IntArray, IntArray, IntArray]:
+    """One rebalancing round of row ``row``: portion i has ``members[i]`` on ``bridges[i]``
+    and its room is on the bridges ``hosts[i]`` (P, B). Returns (portion, target) of each move
+    in plan order and the bridges that shed load, hottest first."""
+    r = _Row(view, row, len(bridges), costs)
+    width = r.load.shape[0]
+    cooled = np.ascontiguousarray(now - last_rebalanced >= config.move_cooldown_s)
+    order, shed = np.zeros(width, dtype=np.int64), np.zeros(width, dtype=np.int64)
+    p_bridge, p_members = i64(bridges), i64(members)
+    p_hosts = np.ascontiguousarray(hosts, dtype=np.bool_).reshape(len(bridges), width)
+    given = _kernels.NOT_GIVEN
+    while _kernels.rebalance(
+            policy.kind, f64(policy.kernel_params()), _asks(policy), rng, policy.draws(),
+            *r.args, np.ascontiguousarray(view.available[row]),
+            np.ascontiguousarray(view.open_for_new[row]), cooled, float(config.hot_stress),
+            int(config.max_moves), p_bridge, p_members, p_hosts, r.cp, r.work, r.st, given,
+            order, r.elig, r.pend, r.cost, r.portion, r.target, shed) == _kernels.ASK:
+        given = r.ask(policy, costs, rng)
+    moves = int(r.st[_kernels.S_MOVES])
+    return r.portion[:moves], r.target[:moves], shed[:int(r.st[_kernels.S_DONE])]
+
+
+def drain_moves(
+    view: FleetView,
+    row: int,
+    bridges: IntArray,
+    members: IntArray,
+    hosts: BoolArray,
+    drain_deadline: FloatArray,
+    now: float,
     policy: Policy,
     costs: CostTable,
-    limit_stress: float,
     rng: np.random.Generator,
-) -> int:
-    """Choose a target for ``portion`` given current ``load`` (B, 3); -1 if none fits."""
-    portion_load = _portion_load(portion.members, costs)
-    projected = np.max((load + portion_load) / view.limit, axis=-1)
-    eligible = view.open_for_new[0].copy()
-    eligible[list(portion.bridges)] = False
-    eligible &= projected < limit_stress
-    bridges = len(ids)
-    moved_view = replace(view, pending=(load - view.load[0])[None])
-    request = PlacementRequest(
-        eligible=eligible[None],
-        cost=np.broadcast_to(portion_load, (1, bridges, 3)).copy(),
-        region=np.array([-1]),
-        room_members=np.zeros((1, bridges), dtype=np.int64),
-        new_room=np.array([False]),
-        costs=costs,
-        expected_growth=np.zeros((1, bridges, 3)),  # a moved room has already grown
-    )
-    choice = policy.choose(moved_view, request, rng)
-    return int(checked_choice(policy, choice, request.eligible, _ROW0)[0])
+) -> tuple[IntArray, IntArray]:
+    """Row ``row``'s portions off bridges whose ``drain_deadline`` (B,) has passed (arrays as
+    in ``rebalance_moves``): (portion, target) in plan order, target -1 = stranded."""
+    r = _Row(view, row, len(bridges), costs)
+    width = r.load.shape[0]
+    due = np.ascontiguousarray(drain_deadline <= now)
+    p_bridge, p_members = i64(bridges), i64(members)
+    p_hosts = np.ascontiguousarray(hosts, dtype=np.bool_).reshape(len(bridges), width)
+    order = np.zeros(len(bridges), dtype=np.int64)
+    given = _kernels.NOT_GIVEN
+    while _kernels.drain(
+            policy.kind, f64(policy.kernel_params()), _asks(policy), rng, policy.draws(),
+            *r.args, np.ascontiguousarray(view.open_for_new[row]), due, p_bridge, p_members,
+            p_hosts, r.cp, r.work, r.st, given, order, r.elig, r.pend, r.cost, r.portion,
+            r.target) == _kernels.ASK:
+        given = r.ask(policy, costs, rng)
+    moves = int(r.st[_kernels.S_MOVES])
+    return r.portion[:moves], r.target[:moves]
+
+
+def _arrays(portions: Sequence[RoomPortion], bridges: int
+            ) -> tuple[IntArray, IntArray, BoolArray]:
+    hosts = np.zeros((len(portions), bridges), dtype=np.bool_)
+    for i, p in enumerate(portions):
+        hosts[i, list(p.bridges)] = True
+    return (np.array([p.bridge for p in portions], dtype=np.int64),
+            np.array([p.members for p in portions], dtype=np.int64), hosts)
 
 
 def plan_rebalance(
@@ -95,30 +187,13 @@ def plan_rebalance(
     rng: np.random.Generator,
 ) -> MigrationPlan:
     """Moves for one round; ``last_rebalanced`` (B,) holds when each bridge last shed load."""
-    plan = MigrationPlan()
-    load = view.expected_load[0].copy()
-    stress = np.max(load / view.limit, axis=-1)
-    cooled = now - last_rebalanced >= config.move_cooldown_s
-    hot = np.flatnonzero(view.available[0] & cooled & (stress >= config.hot_stress))
-    for source in hot[np.argsort(-stress[hot], kind="stable")]:
-        budget = config.max_moves
-        local = sorted((p for p in portions if p.bridge == source), key=lambda p: p.members)
-        for portion in local:
-            if np.max(load[source] / view.limit[source]) < config.hot_stress:
-                break
-            if portion.members > budget:
-                continue
-            target = _move(view, load, portion, ids, policy, costs, config.hot_stress, rng)
-            if target == NO_BRIDGE:
-                continue
-            moved = _portion_load(portion.members, costs)
-            load[source] -= moved
-            load[target] += moved
-            budget -= portion.members
-            plan.moves.append(Migration(portion.room, ids[source], ids[target],
-                                        portion.members, Reason.MIGRATE_HOT))
-        if budget < config.max_moves:
-            plan.rebalanced.append(int(source))
+    moved, targets, shed = rebalance_moves(view, 0, *_arrays(portions, len(ids)),
+                                           last_rebalanced, now, policy, config, costs, rng)
+    plan = MigrationPlan(rebalanced=shed.tolist())
+    for i, target in zip(moved.tolist(), targets.tolist(), strict=True):
+        p = portions[i]
+        plan.moves.append(Migration(p.room, ids[p.bridge], ids[target], p.members,
+                                    Reason.MIGRATE_HOT))
     return plan
 
 
@@ -133,19 +208,14 @@ def plan_drain(
     rng: np.random.Generator,
 ) -> MigrationPlan:
     """Moves every room portion off bridges whose ``drain_deadline`` (B,) has passed."""
+    visited, targets = drain_moves(view, 0, *_arrays(portions, len(ids)), drain_deadline, now,
+                                   policy, costs, rng)
     plan = MigrationPlan()
-    load = view.expected_load[0].copy()
-    due = set(np.flatnonzero(drain_deadline <= now).tolist())
-    for portion in sorted(portions, key=lambda p: -p.members):
-        if portion.bridge not in due:
-            continue
-        target = _move(view, load, portion, ids, policy, costs, np.inf, rng)
-        if target == NO_BRIDGE:
-            plan.stranded.append(portion)
-            continue
-        moved = _portion_load(portion.members, costs)
-        load[portion.bridge] -= moved
-        load[target] += moved
-        plan.moves.append(Migration(portion.room, ids[portion.bridge], ids[target],
-                                    portion.members, Reason.MIGRATE_DRAIN))
+    for i, target in zip(visited.tolist(), targets.tolist(), strict=True):
+        p = portions[i]
+        if target < 0:
+            plan.stranded.append(p)
+        else:
+            plan.moves.append(Migration(p.room, ids[p.bridge], ids[target], p.members,
+                                        Reason.MIGRATE_DRAIN))
     return plan
