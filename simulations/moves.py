@@ -4,8 +4,9 @@ Rules:
 - A failed bridge loses every session at once; those participants are queued as re-joins of
   the same tick, and core's placement handles them (``replace_failed`` or sticky to the room's
   surviving bridges).
-- Migrations come from core's ``plan_drain`` (draining bridges past their deadline) and
-  ``plan_rebalance`` (hot bridges, every ``rebalance_every_s``), called per replica (R = 1).
+- Migrations come from core's ``drain_moves`` (draining bridges past their deadline) and
+  ``rebalance_moves`` (hot bridges, every ``rebalance_every_s``), the array forms of
+  ``plan_drain`` and ``plan_rebalance``, called per replica row of the group's view.
   Jicofo's load redistributor is off by default, so policies that never split (the
   ``jicofo_single`` baseline) are not rebalanced; drains apply to everyone.
 - A moved portion is charged to the target in the core ledger with core's room cost
@@ -18,9 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sfu_balancer.core import RoomPortion, plan_drain, plan_rebalance
 from sfu_balancer.core.load import room_streams
-from sfu_balancer.core.policies import FleetView
+from sfu_balancer.core.migration import drain_moves, rebalance_moves
 
 from . import rooms
 from .fleet import DRAINING
@@ -50,27 +50,7 @@ def apply_failure(e: Engine, bridge: int) -> None:
                    np.concatenate([old[3], sm[mine]]))
 
 
-def _row(view: FleetView, r: int) -> FleetView:
-    one = slice(r, r + 1)
-    return FleetView(load=view.load[one], pending=view.pending[one], capacity=view.capacity,
-                     report_age=view.report_age[one], available=view.available[one],
-                     open_for_new=view.open_for_new[one], region=view.region,
-                     recent_placements=view.recent_placements[one],
-                     thresholds=view.thresholds, report_interval_s=view.report_interval_s)
-
-
-def _portions(members: np.ndarray, bridges: np.ndarray) -> list[RoomPortion]:
-    """Room portions on ``bridges`` from one replica's (slots, B) member matrix."""
-    out = []
-    for b in bridges.tolist():
-        for slot in np.flatnonzero(members[:, b]).tolist():
-            out.append(RoomPortion(str(slot), b, int(members[slot, b]),
-                                   tuple(np.flatnonzero(members[slot]).tolist())))
-    return out
-
-
 def migrate(e: Engine, now: float, seen: tuple[np.ndarray, np.ndarray], drain: bool) -> None:
-    ids = [str(b) for b in range(e.fleet.width)]
     for g in e.groups:
         if not drain and not g.policy.splits:
             continue
@@ -84,18 +64,21 @@ def migrate(e: Engine, now: float, seen: tuple[np.ndarray, np.ndarray], drain: b
         charged: list[tuple[int, int, int]] = []  # (row, target, members) of each move
         for r in np.flatnonzero(due.any(axis=1)).tolist():
             gr = g.rows.start + r
-            portions = _portions(e.members[gr], np.flatnonzero(due[r]))
-            one = _row(view, r)
+            # the portions on the due bridges, as core's plans take them (row r of the view)
+            slot, bridge, size, hosts = rooms.portions(e.members[gr], due[r])
             if drain:
-                plan = plan_drain(one, ids, portions, e.fleet.drain_deadline[gr], now,
-                                  g.policy, e.costs.table, g.rng)
+                moved, targets = drain_moves(view, r, bridge, size, hosts,
+                                             e.fleet.drain_deadline[gr], now, g.policy,
+                                             e.costs.table, g.rng)
+                placed = targets >= 0  # the others are stranded: they stay
+                moved, targets = moved[placed], targets[placed]
             else:
-                plan = plan_rebalance(one, ids, portions, g.last_rebalanced[r], now, g.policy,
-                                      g.config, e.costs.table, g.rng)
-                g.last_rebalanced[r, plan.rebalanced] = now
-            for move in plan.moves:
-                dst = int(move.to_bridge)
-                n = _apply_move(e, gr, int(move.room), int(move.from_bridge), dst)
+                moved, targets, shed = rebalance_moves(view, r, bridge, size, hosts,
+                                                       g.last_rebalanced[r], now, g.policy,
+                                                       g.config, e.costs.table, g.rng)
+                g.last_rebalanced[r, shed] = now
+            for i, dst in zip(moved.tolist(), targets.tolist(), strict=True):
+                n = _apply_move(e, gr, int(slot[i]), int(bridge[i]), dst)
                 charged.append((r, dst, n))
         if charged:
             # One ledger call per group, entries in move order: every plan of this pass read

@@ -128,3 +128,27 @@ def move_portion(members: Any, head: Any, r: int, s: int, src: int, dst: int, cp
     change_rooms(members, head, np.array([r, r]), np.array([s, s]), np.array([src, dst]),
                  np.array([-n, n]), 2, cp, true_load)
     return n
+
+
+@jit
+def portions(room: Any, due: Any) -> tuple[Any, Any, Any, Any]:
+    """The room portions of one replica's (slots, B) member matrix ``room`` on the ``due``
+    bridges, by bridge, then slot: (slot, bridge, members, the room's bridges (P, B))."""
+    slots, width = room.shape
+    n = 0
+    for b in range(width):
+        if due[b]:
+            for s in range(slots):
+                n += room[s, b] > 0
+    slot, bridge = np.empty(n, np.int64), np.empty(n, np.int64)
+    size, hosts = np.empty(n, np.int64), np.empty((n, width), np.bool_)
+    i = 0
+    for b in range(width):
+        if due[b]:
+            for s in range(slots):
+                if room[s, b] > 0:
+                    slot[i], bridge[i], size[i] = s, b, room[s, b]
+                    for c in range(width):
+                        hosts[i, c] = room[s, c] > 0
+                    i += 1
+    return slot, bridge, size, hosts
