@@ -234,6 +234,9 @@ class Agent:
             self._owners.pop((m.room, "relay:" + m.relay), None)
             await w.relay_close(m.room, m.relay)
             return None
+        if isinstance(m, wire.Sync):
+            await self._sync(link, m)
+            return None
         if isinstance(m, wire.Drain):
             self.drain(m.deadline_s)
             return None
@@ -244,6 +247,19 @@ class Agent:
             log.warning("balancer %s reports error %s: %s", link.url, m.code, m.reason)
             return None
         raise BridgeError(wire.ErrorCode.UNKNOWN_TYPE, f"{m.TYPE!r} is not sent to a bridge")
+
+    async def _sync(self, link: Link, m: wire.Sync) -> None:
+        """Release what ``link`` allocated that its balancer no longer has here. The set is
+        taken before the first await: an ``allocate`` read after the ``sync`` is never in it."""
+        held = {(seat.room, seat.participant) for seat in m.participants}
+        stale = [key for key, owner in self._owners.items()
+                 if owner is link and key not in held and not key[1].startswith("relay:")]
+        for room, participant in stale:
+            self._owners.pop((room, participant), None)
+            with contextlib.suppress(BridgeError):
+                await self.worker.release(room, participant)
+        if stale:
+            log.info("sync from %s released %d participants", link.url, len(stale))
 
     # -- lifecycle ------------------------------------------------------------------------
 

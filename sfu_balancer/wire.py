@@ -43,6 +43,8 @@ from sfu_balancer.wire_messages import (
     RelayOpen,
     Release,
     Report,
+    Seat,
+    Sync,
     TrackInfo,
 )
 
@@ -66,6 +68,8 @@ __all__ = [
     "RelayOpen",
     "Release",
     "Report",
+    "Seat",
+    "Sync",
     "TrackInfo",
     "WireError",
     "decode",

@@ -171,6 +171,26 @@ class RelayClose(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Seat:
+    """One participant of a room, as ``sync`` lists them."""
+
+    room: str
+    participant: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sync(Message):
+    """balancer -> bridge, first after ``hello``: the participants this balancer has on the bridge.
+
+    The bridge releases every other participant it allocated for this link: one whose join gave
+    up while its link was down, or who was placed elsewhere when the link was lost. Relays are
+    not listed (the balancer closes those itself)."""
+
+    TYPE: ClassVar[str] = "sync"
+    participants: list[Seat] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Drain(Message):
     """balancer -> bridge: take no new rooms; ``deadline_s`` from now the rest is released."""
 
@@ -201,6 +221,6 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.TYPE: cls
     for cls in (
         Hello, Report, Allocate, Allocated, Offer, Answer, Release,
-        RelayOpen, RelayAccept, RelayClose, Drain, Bye, Error,
+        RelayOpen, RelayAccept, RelayClose, Sync, Drain, Bye, Error,
     )
 }

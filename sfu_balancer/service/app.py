@@ -18,7 +18,7 @@ from sfu_balancer.settings import Settings
 from sfu_balancer.state import MemoryStore, StateStore
 
 from .admin import add_routes
-from .bridge_link import BridgeLink, read_hello
+from .bridge_link import BridgeLink, BridgeUnavailable, read_hello
 from .decision_log import DecisionLog
 from .discovery import add_discovery_routes
 from .fleet import Fleet
@@ -76,6 +76,10 @@ async def bridge_handler(request: web.Request) -> web.WebSocketResponse:
     link = BridgeLink(ws, hello)
     try:
         drains = await router.store.drains()
+        # This instance's participants on the bridge, read while it takes no new ones.
+        held = [wire.Seat(room=r.room, participant=r.participant)
+                for r in await router.store.participants_on(hello.id)
+                if r.instance == router.store.instance_id]
     except BaseException:
         router.fleet.unreserve(hello.id)
         raise
@@ -83,6 +87,10 @@ async def bridge_handler(request: web.Request) -> web.WebSocketResponse:
     router.metrics.bridge_up.labels(hello.id).set(1)
     log.info("bridge_connected", bridge=hello.id, host=hello.host, pid=hello.pid)
     try:
+        # The first frame after attach, written before any allocate can be (send writes before
+        # it yields): the bridge releases what it holds for us and is not in ``held``.
+        with contextlib.suppress(BridgeUnavailable):
+            await link.send(wire.Sync(participants=held))
         await link.serve(router.on_bridge_message)
     finally:
         if router.fleet.detach(link):

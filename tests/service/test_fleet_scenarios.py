@@ -189,6 +189,8 @@ async def test_a_bridge_sending_garbage_is_answered_and_keeps_its_link(cluster_f
         await ws.send_bytes(wire.encode(wire.Hello(
             id="noisy", host="127.0.0.1", region="x", version="0", capacity=wire.Capacity(),
             pid=1)))
+        first = await ws.receive(timeout=10)  # accepted: the balancer syncs (holds nobody)
+        assert wire.decode(first.data) == wire.Sync(participants=[]), first
         await ws.send_bytes(report(0.1))
         await wait_for(lambda: router.fleet.entries.get("noisy") is not None
                        and router.fleet.entries["noisy"].report is not None, 10,

@@ -36,6 +36,8 @@ SAMPLES: list[wire.Message] = [
     wire.RelayOpen(req=8, room="r", relay="x", peer="b2", sdp="v=0"),
     wire.RelayAccept(req=7, room="r", relay="x", kind="offer", sdp="v=0", seq=1),
     wire.RelayClose(room="r", relay="x"),
+    wire.Sync(participants=[wire.Seat(room="r", participant="p")]),
+    wire.Sync(),
     wire.Drain(deadline_s=30.0),
     wire.Bye(reason="sigterm"),
     wire.Error(code="malformed", reason="x", req=None, about="allocate"),
@@ -170,3 +172,10 @@ def test_import_pulls_in_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_sync_with_a_bad_seat_names_it() -> None:
+    data = msgpack.packb({"v": wire.PROTOCOL_VERSION, "t": "sync",
+                          "participants": [{"room": "r", "participant": 5}]})
+    with pytest.raises(wire.WireError, match=r"sync\.participants\[0\]\.participant"):
+        wire.decode(data)
