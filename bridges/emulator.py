@@ -132,6 +132,9 @@ class CostModelSampler:
         self.model = CostModel.from_scenario(raw)  # ValueError names a bad calibration file
         self.worker = worker
         self.capacity = capacity  # the host is taken to be this worker alone
+        # Load (or, on a cold cache, compile) the compiled room cost now, before the agent
+        # dials in: compiling inside the first report with a room stalls the link for seconds.
+        self.model.room_load(np.array([2]))
 
     def load(self) -> np.ndarray:
         """The (3,) load vector: cores, egress Mbps, ingress Mbps."""
