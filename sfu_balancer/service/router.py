@@ -306,7 +306,8 @@ class Router(PlannedMoves):
         if record is not None and record.bridge == link.bridge_id:
             return
         self.metrics.late_allocations.inc()
-        await link.send(wire.Release(room=message.room, participant=message.participant))
+        with contextlib.suppress(BridgeUnavailable):  # closing: its next sync releases it
+            await link.send(wire.Release(room=message.room, participant=message.participant))
 
     async def _route_offer(self, bridge: str, offer: wire.Offer) -> None:
         if offer.participant.startswith(RELAY_PREFIX):
