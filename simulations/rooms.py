@@ -54,43 +54,62 @@ def change_rooms(members: Any, head: Any, rows: Any, slots: Any, bridges: Any, s
             order[j + 1] = order[j]
             j -= 1
         order[j + 1] = t
-    before, after = np.empty((width, 3)), np.empty((width, 3))
     for i in range(rooms):
         t = order[i]
         r, s = keys[t] // n_slots, keys[t] % n_slots
         head[r] = -1
-        room_load(saved[t], cp, before)
-        room_load(members[r, s], cp, after)
+        # room_load before and after, bridge by bridge (no (B, 3) temporaries: this loop is
+        # most of a join's or leave's cost). A bridge without members before or after has
+        # load exactly +0.0 in both, a delta of +0.0, which changes no true load (none is
+        # ever -0.0: every term is a sum of non-negative products): it is skipped.
+        total0 = total1 = 0.0
+        k0 = k1 = 0
         for b in range(width):
-            for q in range(3):
-                true_load[r, b, q] += after[b, q] - before[b, q]
+            total0 += saved[t, b]
+            k0 += saved[t, b] > 0
+            total1 += members[r, s, b]
+            k1 += members[r, s, b] > 0
+        for b in range(width):
+            x0, x1 = saved[t, b], members[r, s, b]
+            if x0 == 0 and x1 == 0:
+                continue
+            cpu0, out0, in0 = bridge_load(float(x0), total0, k0, cp)
+            cpu1, out1, in1 = bridge_load(float(x1), total1, k1, cp)
+            true_load[r, b, 0] += cpu1 - cpu0
+            true_load[r, b, 1] += out1 - out0
+            true_load[r, b, 2] += in1 - in0
+
+
+@jit_inline
+def bridge_load(x: float, total: float, k: int, cp: Any) -> tuple[float, float, float]:
+    """(cpu, egress Mbps, ingress Mbps) on a bridge holding ``x`` of a room's ``total``
+    members, the room being on ``k`` bridges: on one bridge, core's ``room_streams``; split
+    over k > 1 bridges, each bridge also forwards its members to the k - 1 others and receives
+    up to last-N from them (relay streams). The only form of this rule (``room_load``,
+    ``change_rooms`` and ``CostModel.room_load`` run it); stream counts are exact integers in
+    float, so the result does not depend on the order of the bridges."""
+    last_n = cp[0]
+    if k > 1 and x > 0:
+        egress = x * min(total - 1.0, last_n) + x * (k - 1.0)
+        ingress = x + min(total - x, last_n)
+    else:
+        egress = x * min(max(x - 1.0, 0.0), last_n)
+        ingress = x
+    return egress * cp[1] + ingress * cp[2], egress * cp[3], ingress * cp[3]
 
 
 @jit_inline
 def room_load(room: Any, cp: Any, out: Any) -> None:
-    """``out`` (B, 3) = the true load of a room with ``room`` (B,) members per bridge: on one
-    bridge, core's ``room_streams``; split over k > 1 bridges, each bridge also forwards its
-    members to the k - 1 others and receives up to last-N from them (relay streams). The only
-    form of this rule (``CostModel.room_load`` runs it too); stream counts are exact integers
-    in float, so the result does not depend on the order of the bridges."""
+    """``out`` (B, 3) = the true load of a room with ``room`` (B,) members per bridge
+    (``bridge_load`` on each bridge)."""
     width = room.shape[0]
-    last_n = cp[0]
     total = 0.0
     k = 0
     for b in range(width):
         total += room[b]
         k += room[b] > 0
     for b in range(width):
-        x = float(room[b])
-        if k > 1 and x > 0:
-            egress = x * min(total - 1.0, last_n) + x * (k - 1.0)
-            ingress = x + min(total - x, last_n)
-        else:
-            egress = x * min(max(x - 1.0, 0.0), last_n)
-            ingress = x
-        out[b, 0] = egress * cp[1] + ingress * cp[2]
-        out[b, 1] = egress * cp[3]
-        out[b, 2] = ingress * cp[3]
+        out[b, 0], out[b, 1], out[b, 2] = bridge_load(float(room[b]), total, k, cp)
 
 
 @jit
