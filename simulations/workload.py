@@ -102,7 +102,7 @@ def generate(w: WorkloadSettings, sim: SimSettings, rng: np.random.Generator) ->
                                                        * rng.standard_normal(rooms)),
                           w.duration_max_s)
     room = np.repeat(np.arange(rooms), size)
-    first = np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)
+    first = (np.cumsum(size) - size).astype(np.int64)  # each room's first member (0 rooms: none)
     member = np.arange(room.size) - np.repeat(first, size)
     begin, length = start[room], duration[room]
     end = begin + length

@@ -103,6 +103,17 @@ def _write(tmp: Path, body: str) -> Path:
     return path
 
 
+def test_a_seed_without_conferences_is_an_empty_workload() -> None:
+    """A quiet seed (here: conferences so rare that none starts) has no sessions, and its
+    schedule has no events; it used to fail building the member index."""
+    sim = SimSettings(3600.0, 5.0)
+    s = generate(WorkloadSettings(conferences_per_day=0.01, diurnal="flat"), sim,
+                 np.random.default_rng(0))
+    assert s.rooms == 0 and len(s) == 0
+    sched = build_schedule([s], sim.horizon_s, sim.tick_s)
+    assert sched.events == 0 and sched.sessions == 1
+
+
 def test_trace_loads(tmp_path: Path) -> None:
     sessions, rooms = load_trace(_write(tmp_path, "0,a,p1,join\n1,a,p2,join\n5,a,p1,leave\n"
                                         "20,b,p1,join\n"))
