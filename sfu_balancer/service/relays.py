@@ -8,10 +8,8 @@ from either side travel the same way (``forward_offer``).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 
 import structlog
@@ -20,6 +18,7 @@ from sfu_balancer import wire
 
 from .bridge_link import BridgeCommandError, BridgeUnavailable
 from .fleet import Fleet
+from .room_locks import RoomLocks
 
 log = structlog.get_logger(__name__)
 RELAY_PREFIX = "relay:"
@@ -43,7 +42,7 @@ class Relays:
         self.by_id: dict[str, Relay] = {}
         # Opening and closing a room's relays never interleave (a close racing an open
         # would leave one side half-built).
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks = RoomLocks()
 
     def between(self, room: str, bridge: str) -> list[Relay]:
         return [r for r in self.by_id.values() if r.room == room and bridge in (r.a, r.b)]
@@ -52,7 +51,7 @@ class Relays:
         return [r for r in self.by_id.values() if bridge in (r.a, r.b)]
 
     async def open(self, room: str, a: str, b: str) -> Relay:
-        async with self._locks[room]:
+        async with self._locks.hold(room):
             return await self._open(room, a, b)
 
     async def _open(self, room: str, a: str, b: str) -> Relay:
@@ -84,7 +83,7 @@ class Relays:
                                     sdp=answer.sdp, seq=seq))
 
     async def close(self, relay: Relay) -> None:
-        async with self._locks[relay.room]:
+        async with self._locks.hold(relay.room):
             await self._close(relay)
 
     async def _close(self, relay: Relay) -> None:

@@ -13,10 +13,8 @@ inputs, executes the outcome on the bridges and records it. Rules:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -48,6 +46,7 @@ from .fleet import Fleet
 from .metrics import Metrics
 from .planned_moves import PlannedMoves
 from .relays import RELAY_PREFIX, Relays
+from .room_locks import RoomLocks
 
 log = structlog.get_logger(__name__)
 
@@ -98,7 +97,7 @@ class Router(PlannedMoves):
         # participant -> (from bridge, to bridge, reason) of a move the core planned
         self.move_targets: dict[tuple[str, str], tuple[str, str, Reason]] = {}
         self.last_rebalanced: dict[str, float] = {}
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks = RoomLocks()
         self._new_ledger()
 
     def _new_ledger(self) -> None:
@@ -125,7 +124,7 @@ class Router(PlannedMoves):
                    tier: Tier = Tier.STANDARD, tenant: str | None = None,
                    region: str | None = None) -> Joined:
         key = (room, participant)
-        async with self._locks[room]:
+        async with self._locks.hold(room):
             limit = self.settings.limits.max_room_participants
             present = await self.store.room_members(room)
             rejoining = await self.store.get_participant(room, participant) is not None
@@ -248,7 +247,7 @@ class Router(PlannedMoves):
             return  # a newer session owns this participant now
         self.sessions.pop(key, None)
         self.move_targets.pop(key, None)
-        async with self._locks[room]:
+        async with self._locks.hold(room):
             record = await self.store.remove_participant(room, participant)
         if record is not None:
             await self._release_on_bridge(record)
@@ -341,7 +340,7 @@ class Router(PlannedMoves):
                 # Another instance's participant: that instance judges the bridge through its
                 # own link (a link lost here may be ours alone); a dead one's are reaped.
                 continue
-            async with self._locks[record.room]:
+            async with self._locks.hold(record.room):
                 await self.store.remove_participant(record.room, record.participant)
             await self.tell_rejoin(record.room, record.participant, "bridge_failed")
 
