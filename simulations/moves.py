@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sfu_balancer.core.load import room_streams
-from sfu_balancer.core.migration import drain_moves, rebalance_moves
+from sfu_balancer.core.migration import drain_moves, rebalance_due, rebalance_moves
 
 from . import rooms
 from .fleet import DRAINING
@@ -59,8 +59,7 @@ def migrate(e: Engine, now: float, seen: tuple[np.ndarray, np.ndarray], drain: b
             due = ((e.fleet.state[g.rows] == DRAINING)
                    & (e.fleet.drain_deadline[g.rows] <= now) & (e.count[g.rows] > 0))
         else:
-            cooled = now - g.last_rebalanced >= g.config.move_cooldown_s
-            due = view.available & cooled & (view.expected_stress >= g.config.hot_stress)
+            due = rebalance_due(view, g.last_rebalanced, now, g.config)
         charged: list[tuple[int, int, int]] = []  # (row, target, members) of each move
         for r in np.flatnonzero(due.any(axis=1)).tolist():
             gr = g.rows.start + r

@@ -194,3 +194,16 @@ def drain(kind: int, p: Any, ask: bool, rng: Any, draws: int, load: Any, limit: 
         out_portion[st[S_MOVES]], out_target[st[S_MOVES]] = i, target
         st[S_MOVES] += 1
     return DONE
+
+
+@jit
+def hot_bridges(load: Any, pending: Any, limit: Any, available: Any, cooled: Any, hot: float,
+                out: Any) -> None:
+    """``out`` (R, B) = the bridges ``rebalance`` would take as hot, every row at once:
+    available, cooled, and expected stress (``load + pending`` over ``limit``) >= ``hot``."""
+    for r in range(load.shape[0]):
+        for b in range(load.shape[1]):
+            s = max((load[r, b, 0] + pending[r, b, 0]) / limit[b, 0],
+                    max((load[r, b, 1] + pending[r, b, 1]) / limit[b, 1],
+                        (load[r, b, 2] + pending[r, b, 2]) / limit[b, 2]))
+            out[r, b] = available[r, b] and cooled[r, b] and s >= hot

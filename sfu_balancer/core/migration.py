@@ -101,6 +101,19 @@ class _Row:
         return int(checked_choice(policy, choice, request.eligible, _ROW0)[0])
 
 
+def rebalance_due(view: FleetView, last_rebalanced: FloatArray, now: float,
+                  config: RoutingConfig) -> BoolArray:
+    """(R, B) the bridges a rebalancing round takes as hot in each row (``rebalance_moves``
+    plans only for those): available, cooled since ``last_rebalanced`` (R, B), expected
+    stress >= ``hot_stress``. A row with none needs no plan."""
+    out = np.empty(view.available.shape, dtype=np.bool_)
+    cooled = np.ascontiguousarray(now - last_rebalanced >= config.move_cooldown_s)
+    _kernels.hot_bridges(f64(view.load), f64(view.pending), f64(view.limit),
+                         np.ascontiguousarray(view.available), cooled,
+                         float(config.hot_stress), out)
+    return out
+
+
 def rebalance_moves(
     view: FleetView,
     row: int,

@@ -27,7 +27,7 @@ from sfu_balancer.core import (
     plan_rebalance,
 )
 from sfu_balancer.core.load import room_streams
-from sfu_balancer.core.migration import MigrationPlan, rebalance_moves
+from sfu_balancer.core.migration import MigrationPlan, rebalance_due, rebalance_moves
 from sfu_balancer.core.model import Migration, Reason
 from sfu_balancer.core.placement import checked_choice
 
@@ -210,6 +210,23 @@ def test_a_row_of_a_larger_view_plans_as_that_row_alone() -> None:
         assert shed.tolist() == want.rebalanced
         hot_rows += bool(want.moves)
     assert hot_rows >= 3  # the comparison saw real moves
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_rebalance_due_is_the_plans_hot_set(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    rows, bridges = 6, 5
+    v = make_view(rng.uniform(0.5, 1.3, (rows, bridges)),
+                  pending=rng.uniform(0.0, 0.1, (rows, bridges, 3)),
+                  available=rng.random((rows, bridges)) < 0.8)
+    last = np.where(rng.random((rows, bridges)) < 0.3, 950.0, -1e9)
+    config = RoutingConfig()
+    due = rebalance_due(v, last, 1000.0, config)
+    stress = np.max(v.expected_load / v.limit, axis=-1)  # as the numpy plan computed it
+    want = v.available & (1000.0 - last >= config.move_cooldown_s) & \
+        (stress >= config.hot_stress)
+    assert np.array_equal(due, want)
 
 
 def test_an_asked_policy_that_picks_an_ineligible_bridge_is_refused() -> None:
