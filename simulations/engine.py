@@ -101,6 +101,7 @@ class Engine:
         self.series_every = max(1, int(schedule.ticks // 2000))
         self._rate: tuple[np.ndarray, np.ndarray] | None = None
         self._rate_bucket = -1
+        self._tick_views: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # -- views --------------------------------------------------------------------------------
     def view(self, g: Group, now: float, seen: tuple[np.ndarray, np.ndarray],
@@ -109,7 +110,7 @@ class Engine:
         """The group's FleetView; ``take`` keeps only those group-local rows (rows never
         interact in core, so a stateless policy gives the same answer on a subset)."""
         load, at = seen
-        available, open_new, age = self.fleet.views(at, now)
+        available, open_new, age = self._views(at, now)
         rows: slice | np.ndarray = g.rows if take is None else g.rows.start + take
         pend = g.ledger.pending() if pending is None else pending
         rec = g.ledger.recent_counts(now) if recent is None else recent
@@ -121,11 +122,18 @@ class Engine:
             open_for_new=open_new[rows], region=self.fleet.region, recent_placements=rec,
             thresholds=g.config.thresholds, report_interval_s=self.fleet.interval)
 
+    def _views(self, at: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``fleet.views``, computed once for the tick's joins and its series sample: nothing
+        between them (joins, leaves, metrics) changes a bridge's state or reports."""
+        if self._tick_views is None:
+            return self.fleet.views(at, now)
+        return self._tick_views
+
     def utilization(self, now: float, seen: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """(R,) core's fleet utilization of each row (``admission.fleet_utilization`` of the
         group's view, without building the parts of the view it does not read)."""
         load, at = seen
-        available = self.fleet.views(at, now)[0]
+        available = self._views(at, now)[0]
         return np.concatenate([
             utilization_rows(load[g.rows], g.ledger.pending(), self.fleet.capacity,
                              g.config.thresholds.as_array(), available[g.rows])
@@ -157,6 +165,8 @@ class Engine:
             util = self.utilization(now, seen)
             fleet.autoscale(self.scenario, now, util, self.true_load)
         joins = sched.joins.tick(k)
+        # states and reports stay as they are now until the drains below (``_views``)
+        self._tick_views = fleet.views(seen[1], now)
         for g_index, g in enumerate(self.groups):
             place_tick(self, g, g_index, now, seen, joins)
         self.leave(sched.leaves.tick(k))
@@ -165,6 +175,7 @@ class Engine:
                             measure, self.stress, self.rowstat)
         if measure and k % self.series_every == 0:
             self.record(now, seen)
+        self._tick_views = None
         draining = fleet.state == DRAINING
         if draining.any():
             due = draining & (fleet.drain_deadline <= now) & (self.count > 0)
