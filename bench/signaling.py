@@ -28,6 +28,10 @@ The loops' balancers run side by side and their throughput rounds (``--rounds``)
 the medians are printed, with each figure's range over the rounds, and the uvloop/asyncio
 ratios are of those medians.
 
+The control, bench/loop_ceiling.py, runs the same generator against a bare aiohttp server of
+the same shape (one bridge round trip per message, nothing else) on both loops: the ratio it
+prints bounds what the loop choice can give the balancer on that machine.
+
 Targets (issue 5): >= 2,000 joins per CPU-second on one core; uvloop >= 1.3x asyncio (same
 run); p99 < 50 ms at 500 joins/s; 5,000 concurrent participant WebSockets. Every phase is
 bounded in count and time. The machine is shared: run it more than once, and read ``uptime``.
