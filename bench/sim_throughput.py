@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from simulations import runner  # noqa: E402
-from simulations.scenario import load_scenario  # noqa: E402
+from simulations.scenario import FleetEvent, load_scenario  # noqa: E402
 from tests.sim.simpy_model import SCENARIO, simpy_means  # noqa: E402
 
 FRAMATALK = ROOT / "simulations" / "scenarios" / "framatalk-2020.toml"
@@ -64,9 +65,14 @@ def engine_rate(replicas: int, hours: float) -> tuple[float, float]:
 
 
 def warm_up() -> None:
-    """Load every compiled pass once (numba reads its on-disk cache on first call)."""
-    sc = load_scenario(SCENARIO, seeds=2, hours=0.5, policies=["random"], warmup_s=0)
-    runner.run(sc, progress=False)
+    """Load every compiled pass once (numba reads its on-disk cache on first call; core's
+    migration plans alone take ~0.35 s): a short run whose failure and drain leave two hot
+    bridges, so that it plans rebalancing and drain moves as the measured runs do."""
+    sc = load_scenario(SCENARIO, seeds=8, hours=2, policies=["random"], warmup_s=0)
+    sc = replace(sc, events=(FleetEvent(2400.0, "fail", 0),
+                             FleetEvent(2400.0, "drain", 1, 600.0)))
+    result = runner.run(sc, progress=False)
+    assert result.metrics.migrations.sum() > 0, "the warm-up planned no migration"
 
 
 def simpy_rate(seeds: int, hours: float) -> tuple[float, float]:
