@@ -9,7 +9,8 @@ Rules:
   failures/drains and autoscaling act, the tick's joins (re-joins first) are admitted and
   placed by one core ``place_sequence`` call per group (``joins.place_tick``: admission tiers,
   room rules and policy, in order within each row), leaves apply, metrics sample the true
-  stress, then drains and rebalancing migrate (core ``plan_drain``/``plan_rebalance``).
+  stress, then drains and rebalancing migrate (core ``drain_moves``/``rebalance_moves``, the
+  array form of ``plan_drain``/``plan_rebalance``).
 - All joins of a tick see the same (stale) reports, as live; but core charges each
   placement's forecast cost before the next join of its row, and the tick's placements are
   then added to the group's ledger (``ledger.add``) for the ticks after.
