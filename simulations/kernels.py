@@ -25,7 +25,7 @@ import numpy as np
 from sfu_balancer.core._jit import jit
 
 from .lifecycle import DRAINING, PROVISIONING, SERVING
-from .rooms import change_rooms
+from .rooms import change_rooms, move_portion
 
 TAG = 128  # tag = room slot × TAG + member index (members are int8 in the schedule: < 128)
 
@@ -126,6 +126,28 @@ def apply_joins(row0: Any, rows: Any, slots: Any, sess: Any, mems: Any, rejoin: 
             rate_cur[gr, s, b] += 1
     change_rooms(members, head, c_rows, c_slots, c_bridges, np.ones(n, np.int64), n, cp,
                  true_load)
+
+
+@jit
+def move_rooms(gr: int, slots: Any, srcs: Any, dsts: Any, members: Any, head: Any, where: Any,
+               tag: Any, count: Any, migrations: Any, migrated: Any, cp: Any,
+               true_load: Any) -> Any:
+    """Row ``gr``'s planned moves, in order: room ``slots[i]``'s members on ``srcs[i]`` go to
+    ``dsts[i]`` (members and true load as ``rooms.move_portion``; the sessions found by their
+    tag), counted as one migration each. Returns how many moved in each."""
+    sizes = np.empty(slots.shape[0], np.int64)
+    for i in range(slots.shape[0]):
+        s, src, dst = slots[i], srcs[i], dsts[i]
+        n = move_portion(members, head, gr, s, src, dst, cp, true_load)
+        for q in range(where.shape[1]):
+            if where[gr, q] == src and tag[gr, q] // TAG == s:
+                where[gr, q] = dst
+        count[gr, src] -= n
+        count[gr, dst] += n
+        migrations[gr] += 1
+        migrated[gr] += n
+        sizes[i] = n
+    return sizes
 
 
 @jit

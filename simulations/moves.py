@@ -22,7 +22,7 @@ import numpy as np
 from sfu_balancer.core.load import room_streams
 from sfu_balancer.core.migration import drain_moves, rebalance_due, rebalance_moves
 
-from . import rooms
+from . import kernels, rooms
 from .fleet import DRAINING
 from .kernels import TAG
 
@@ -60,7 +60,7 @@ def migrate(e: Engine, now: float, seen: tuple[np.ndarray, np.ndarray], drain: b
                    & (e.fleet.drain_deadline[g.rows] <= now) & (e.count[g.rows] > 0))
         else:
             due = rebalance_due(view, g.last_rebalanced, now, g.config)
-        charged: list[tuple[int, int, int]] = []  # (row, target, members) of each move
+        charged: list[tuple[np.ndarray, ...]] = []  # (rows, targets, sizes) of the moves
         for r in np.flatnonzero(due.any(axis=1)).tolist():
             gr = g.rows.start + r
             # the portions on the due bridges, as core's plans take them (row r of the view)
@@ -76,26 +76,15 @@ def migrate(e: Engine, now: float, seen: tuple[np.ndarray, np.ndarray], drain: b
                                                        g.last_rebalanced[r], now, g.policy,
                                                        g.config, e.costs.table, g.rng)
                 g.last_rebalanced[r, shed] = now
-            for i, dst in zip(moved.tolist(), targets.tolist(), strict=True):
-                n = _apply_move(e, gr, int(slot[i]), int(bridge[i]), dst)
-                charged.append((r, dst, n))
+            if moved.size:
+                sizes = kernels.move_rooms(gr, slot[moved], bridge[moved], targets, e.members,
+                                           e.head, e.where, e.tag, e.count,
+                                           e.metrics.migrations, e.metrics.migrated,
+                                           e.costs.params, e.true_load)
+                charged.append((np.full(moved.size, r), targets, sizes))
         if charged:
             # One ledger call per group, entries in move order: every plan of this pass read
             # the view taken before it, so charging at the end changes nothing it saw.
-            rows, dsts, sizes = (np.array(c, dtype=np.int64) for c in zip(*charged, strict=True))
+            rows, dsts, sizes = (np.concatenate(c) for c in zip(*charged, strict=True))
             egress, ingress = room_streams(sizes, e.costs.table.last_n)
             g.ledger.add(rows, dsts, e.costs.table.streams_to_load(egress, ingress), now)
-
-
-def _apply_move(e: Engine, gr: int, slot: int, src: int, dst: int) -> int:
-    """Move room ``slot``'s members on ``src`` to ``dst`` in engine row ``gr``; returns how
-    many moved."""
-    n = int(rooms.move_portion(e.members, e.head, gr, slot, src, dst, e.costs.params,
-                               e.true_load))
-    sessions = e.where[gr]  # a view: the row's sessions, those of room ``slot`` by tag
-    sessions[(sessions == src) & (e.tag[gr] // TAG == slot)] = dst
-    e.count[gr, src] -= n
-    e.count[gr, dst] += n
-    e.metrics.migrations[gr] += 1
-    e.metrics.migrated[gr] += n
-    return n

@@ -295,3 +295,44 @@ def test_failure_and_move_equal_the_numpy_room_delta(seed: int) -> None:
     assert rooms.move_portion(members, head, r, s, 0, 2, COSTS.params, true_load) == moved
     assert np.array_equal(members, ref_members) and np.array_equal(true_load, ref_load)
     assert np.all(head == -1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_move_rooms_equals_the_numpy_moves(seed: int) -> None:
+    """Planned moves of one row, in order, as the numpy form applied them one by one."""
+    rng = np.random.default_rng(seed)
+    rows, slots, b, m = 3, 5, 3, 6
+    members, where, tag, count, true_load = _state(rng, rows, slots, b, m)
+    gr = int(rng.integers(0, rows))
+    k = int(rng.integers(1, 5))
+    move_slots = rng.integers(0, slots, k)
+    srcs, dsts = rng.integers(0, b, k), rng.integers(0, b, k)
+    dsts = np.where(dsts == srcs, (srcs + 1) % b, dsts)
+    ref = [a.copy() for a in (members, where, count, true_load)]
+    ref_migrations, ref_migrated = np.zeros(rows, np.int64), np.zeros(rows, np.int64)
+    want = []
+    for s, src, dst in zip(move_slots.tolist(), srcs.tolist(), dsts.tolist(), strict=True):
+        moved = int(ref[0][gr, s, src])
+
+        def move() -> None:
+            ref[0][gr, s, dst] += moved  # noqa: B023 (called at once)
+            ref[0][gr, s, src] = 0  # noqa: B023
+        _room_delta(ref[3], ref[0], np.array([gr]), np.array([s]), move)
+        sessions = ref[1][gr]
+        sessions[(sessions == src) & (tag[gr] // kernels.TAG == s)] = dst
+        ref[2][gr, src] -= moved
+        ref[2][gr, dst] += moved
+        ref_migrations[gr] += 1
+        ref_migrated[gr] += moved
+        want.append(moved)
+    migrations, migrated = np.zeros(rows, np.int64), np.zeros(rows, np.int64)
+    got = kernels.move_rooms(gr, move_slots, srcs, dsts, members, np.full(rows, -1, np.int64),
+                             where, tag, count, migrations, migrated, COSTS.params, true_load)
+    assert got.tolist() == want
+    for a, w in zip((members, where, count, true_load, migrations, migrated),
+                    (*ref, ref_migrations, ref_migrated), strict=True):
+        assert np.array_equal(a, w)
+    assert np.array_equal(count, members.sum(axis=1))  # the sessions moved with their rooms
+    for bridge in range(b):
+        assert np.array_equal(count[:, bridge], (where == bridge).sum(axis=1))
