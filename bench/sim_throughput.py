@@ -17,7 +17,8 @@ amortised; 2,048 give ~10 % less); 256 replicas are printed as well.
 Figures (2026-12-01, 2-core VM, ``taskset -c 1``, other jobs running, load 3.4-4.9; details,
 history and where the time goes: docs/scenarios.md, "Speed"): batched over 4,096 replicas
 2.37 M events/s (runs 2.01-2.93 M) against SimPy 74.8 k, 31.7x (runs 26.9-53.3x); the code
-before, back to back: 1.55 M, 20.4x. Other runs of the new code: 29.7-32.9x. Now ~70 % of the
+before, back to back: 1.55 M, 20.4x. Seven runs of the new code: 25.7-32.9x, median 30.0x
+(old code: 20.1-20.7x): the target is met at about the median, not with margin. ~70 % of the
 time is the per-event passes (core's placement kernel ~140 ns a join, the simulator's join
 and leave passes ~120 ns each) and ~30 % per-tick work (reports, ledger, metrics, Python).
 
