@@ -9,13 +9,13 @@ may move; ``work`` (B, 3) is the plan's expected load, updated by each planned m
 - Drain: every portion on a due bridge, largest first (ties in the caller's order); one with no
   target is stranded.
 
-A built-in stateless policy chooses inside the kernel (``choose_row``, drawing its uniforms from
-``rng`` as ``Policy.choose`` does: ``U_SAMPLE + draws`` per choice). Any other policy (a
-registered policy without a kernel, or one with per-row state) is asked from Python: with
-``ask``, the kernel stops at each choice (returns ``ASK``) with the eligible bridges, the
-plan's pending load (``work - load``) and the portion's cost in ``elig``, ``pend`` and
-``cost``, and the caller calls it again with the answer in ``given``. ``st`` keeps where the
-plan is between calls (all zero at the start).
+A built-in stateless policy chooses inside the kernel (``choose_rows`` on the one row, drawing
+its uniforms from ``rng`` as ``Policy.choose`` does: ``U_SAMPLE + draws`` per choice). Any
+other policy (a registered policy without a kernel, or one with per-row state) is asked from
+Python: with ``ask``, the kernel stops at each choice (returns ``ASK``) with the eligible
+bridges, the plan's pending load (``work - load``) and the portion's cost in ``elig``,
+``pend`` and ``cost``, and the caller calls it again with the answer in ``given``. ``st``
+keeps where the plan is between calls (all zero at the start).
 
 Floats: the same operations in the same order as the numpy form these replace (``load +
 pending``, ``x / limit``, ``room_streams`` and ``CostTable.streams_to_load``), so plans and
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ._jit import U_SAMPLE, jit, jit_inline
-from .policies.kernels import BALANCED, choose_row
+from .policies.kernels import BALANCED, choose_rows
 
 DONE, ASK = 0, 1
 NOT_GIVEN = -2
@@ -81,14 +81,20 @@ def _candidates(i: int, members: int, work: Any, load: Any, limit: Any, open_new
 def _choose(kind: int, p: Any, rng: Any, draws: int, load: Any, pend: Any, inv: Any,
             cap: Any, age: Any, interval: float, region: Any, recent: Any, elig: Any,
             cost: Any) -> int:
-    u = np.empty(U_SAMPLE + draws)
+    """``Policy.choose`` on a one-row view: the same compiled ``choose_rows`` (called, not
+    inlined again: the policies compile once, here and for ``Policy.choose`` alike)."""
+    b = load.shape[0]
+    u = np.empty((1, U_SAMPLE + draws))
     for k in range(U_SAMPLE + draws):
-        u[k] = rng.random()
+        u[0, k] = rng.random()
     # a moved room has already grown: no growth forecast (zeros) for the policies that read it
-    growth = np.zeros_like(cost) if kind == BALANCED else cost
+    growth = np.zeros((1, b, 3)) if kind == BALANCED else cost.reshape((1, b, 3))
     no_cursor = np.full(1, -1, np.int64)  # stateful policies are asked from Python
-    target: int = choose_row(kind, p, no_cursor, 0, u, load, pend, inv, cap, age, interval,
-                             region, recent, elig, cost, growth, -1)
+    picks = choose_rows(kind, p, no_cursor, u, load.reshape((1, b, 3)), pend.reshape((1, b, 3)),
+                        inv, cap, age.reshape((1, b)), interval, region,
+                        recent.reshape((1, b)), elig.reshape((1, b)), cost.reshape((1, b, 3)),
+                        growth, np.full(1, -1, np.int64))
+    target: int = picks[0]
     return target
 
 
