@@ -19,6 +19,7 @@ from .admission import TIER_INDEX, tier_reserves, within_quota
 from .config import RoutingConfig
 from .ledger import LedgerRows
 from .load import GROWTH_TABLE, CostTable, FloatArray, join_cost
+from .migration import warm_up_plans
 from .model import REASON_CODES, BridgeInfo, BridgeState, Decision, JoinRequest, LoadReport, Reason
 from .placement import JoinSequence, kernel_config, place_sequence
 from .policies.base import FleetView, Policy, f64, i64
@@ -223,6 +224,7 @@ def warm_up(policy: Policy, config: RoutingConfig, costs: CostTable) -> Decision
     reports = {b.id: LoadReport(b.id, 0.0, cpu=0.1 * i) for i, b in enumerate(bridges)}
     snapshot = FleetSnapshot(bridges, reports, 1.0)
     request = JoinRequest("warm-up", "warm-up")
+    warm_up_plans(policy, config, costs)  # the migration plans are compiled too
     return decide_join(build_view(snapshot, None, config), snapshot, request, {"warm-up-0": 1},
                        {}, 0, policy, config, costs, np.random.default_rng(0))
 

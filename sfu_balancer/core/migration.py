@@ -232,3 +232,23 @@ def plan_drain(
             plan.moves.append(Migration(p.room, ids[p.bridge], ids[target], p.members,
                                         Reason.MIGRATE_DRAIN))
     return plan
+
+
+def warm_up_plans(policy: Policy, config: RoutingConfig, costs: CostTable) -> MigrationPlan:
+    """One throwaway rebalancing round and drain on a made-up two-bridge fleet, so that the
+    compiled plans are compiled (or loaded from the on-disk cache, ~0.25 s) before a live
+    balancer serves anyone: a cold compile takes seconds, which inside the event loop would
+    stall every link at the first planned move. ``policy`` is a fresh instance."""
+    capacity = np.tile([1.0, 1000.0, 1000.0], (2, 1))
+    load = np.zeros((1, 2, 3))
+    load[0, 0, 0] = 0.95 * capacity[0, 0] * config.thresholds.cpu  # bridge 0 is hot
+    view = FleetView(load=load, pending=np.zeros_like(load), capacity=capacity,
+                     report_age=np.zeros((1, 2)), available=np.ones((1, 2), dtype=np.bool_),
+                     open_for_new=np.ones((1, 2), dtype=np.bool_),
+                     region=np.zeros(2, dtype=np.int64), recent_placements=np.zeros((1, 2)),
+                     thresholds=config.thresholds)
+    ids, portions = ["warm-up-0", "warm-up-1"], [RoomPortion("warm-up", 0, 1, (0,))]
+    rng = np.random.default_rng(0)
+    plan_drain(view, ids, portions, np.array([0.0, np.inf]), 1.0, policy, costs, rng)
+    return plan_rebalance(view, ids, portions, np.full(2, -np.inf), 1.0, policy, config, costs,
+                          rng)

@@ -240,3 +240,17 @@ def test_an_asked_policy_that_picks_an_ineligible_bridge_is_refused() -> None:
     with pytest.raises(ValueError, match="not eligible"):
         plan_rebalance(v, ["b0", "b1", "b2"], portions, np.full(3, -1e9), 1000.0, Stubborn(),
                        RoutingConfig(), COSTS, np.random.default_rng(0))
+
+
+def test_warm_up_plans_compiles_both_plans_with_every_policy() -> None:
+    from sfu_balancer.core import _migrate_kernels
+    from sfu_balancer.core.migration import warm_up_plans
+    from sfu_balancer.core.policies.registry import policy_names
+
+    for name in policy_names():
+        config = RoutingConfig(policy=name)
+        plan = warm_up_plans(config.build_policy(), config, COSTS)
+        assert [m.to_bridge for m in plan.moves] in ([], ["warm-up-1"]), name
+        if name == "random":  # the hot bridge sheds its room to the only other one
+            assert [(m.room, m.from_bridge) for m in plan.moves] == [("warm-up", "warm-up-0")]
+    assert _migrate_kernels.rebalance.signatures and _migrate_kernels.drain.signatures
