@@ -14,13 +14,14 @@ run first loads the engine's compiled code (numba's on-disk cache): a one-time c
 throughput. The batched figure defaults to 4,096 replicas (the per-tick Python work is then
 amortised; 2,048 give ~10 % less); 256 replicas are printed as well.
 
-Figures (2026-12-01, 2-core VM, ``taskset -c 1``, other jobs running, load 3.4-4.9; details,
-history and where the time goes: docs/scenarios.md, "Speed"): batched over 4,096 replicas
-2.37 M events/s (runs 2.01-2.93 M) against SimPy 74.8 k, 31.7x (runs 26.9-53.3x); the code
-before, back to back: 1.55 M, 20.4x. Seven runs of the new code: 25.7-32.9x, median 30.0x
-(old code: 20.1-20.7x): the target is met at about the median, not with margin. ~70 % of the
-time is the per-event passes (core's placement kernel ~140 ns a join, the simulator's join
-and leave passes ~120 ns each) and ~30 % per-tick work (reports, ledger, metrics, Python).
+Figures (2026-12-01, 2-core VM, ``taskset -c 1``; details, history and where the time goes:
+docs/scenarios.md, "Speed"): at load 0.7, batched over 4,096 replicas 2.79 M events/s (runs
+2.56-2.97 M) against SimPy 90.0 k, 31.0x (runs 25.1-33.1x); ten runs of the code from 89911f4 on
+over the afternoon (mostly with other jobs running): 25.7-32.9x, median 30.5x; the code before
+(8b07fc4) in the same half hour: 20.1-26.5x, engine 1.55-1.91 M. The target is met at about
+the median, not with margin. ~70 % of the time is the per-event passes (core's placement
+kernel ~140 ns a join, the simulator's join and leave passes ~120 ns each) and ~30 % per-tick
+work (reports, ledger, metrics, Python).
 
 The memory check runs in a child process of its own (nothing else ran in it), and its peak
 resident set is read with getrusage(RUSAGE_CHILDREN) once the child has exited.
