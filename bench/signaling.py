@@ -135,7 +135,7 @@ class Stack:
                 p.wait()
 
 
-READY_LIMIT_S = 150.0  # a first start compiles the routing kernels (~30 s, longer if profiled)
+READY_LIMIT_S = 150.0  # a first start compiles the routing kernels (~70 s, longer if profiled)
 
 
 async def wait_ready(http: aiohttp.ClientSession, stack: Stack) -> str:

@@ -122,7 +122,7 @@ def create_app(settings: Settings, store: StateStore | None = None) -> web.Appli
     decisions = DecisionLog(settings.decision_log)
     router = Router(settings, store, fleet, metrics, decisions)
     started = time.perf_counter()
-    log.info("routing_compiling", note="first start on this machine: about 30 s")
+    log.info("routing_compiling", note="first start on this machine: about a minute")
     # before any socket is served: a cold compile of the routing rules inside the running
     # loop would stall every bridge link past its failure timeout
     warm_up(router.config.build_policy(), router.config, router.costs)
