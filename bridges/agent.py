@@ -249,13 +249,17 @@ class Agent:
         raise BridgeError(wire.ErrorCode.UNKNOWN_TYPE, f"{m.TYPE!r} is not sent to a bridge")
 
     async def _sync(self, link: Link, m: wire.Sync) -> None:
-        """Release what ``link`` allocated that its balancer no longer has here. The set is
-        taken before the first await: an ``allocate`` read after the ``sync`` is never in it."""
+        """Release what ``link`` allocated that its balancer no longer has here. The stale set is
+        taken, and dropped from the owners, before the first await: an ``allocate`` read after
+        the ``sync`` is never in it, and one that re-adds a stale participant meanwhile keeps it."""
         held = {(seat.room, seat.participant) for seat in m.participants}
         stale = [key for key, owner in self._owners.items()
                  if owner is link and key not in held and not key[1].startswith("relay:")]
+        for key in stale:
+            del self._owners[key]
         for room, participant in stale:
-            self._owners.pop((room, participant), None)
+            if (room, participant) in self._owners:  # allocated again since the sync
+                continue
             with contextlib.suppress(BridgeError):
                 await self.worker.release(room, participant)
         if stale:
