@@ -34,7 +34,7 @@ import uvloop
 from aiohttp import WSMsgType, web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from signaling import FAILURES, free_port, join, leave, pin, throughput
+from signaling import FAILURES, cpu_seconds, free_port, join, leave, pin, throughput
 
 ANSWER = "v=0\r\n" + "a=x\r\n" * 100  # about the size of an emulated bridge's answer
 
@@ -121,11 +121,7 @@ class Control:
         return psutil.Process(self.processes[0].pid)
 
     def others_cpu(self) -> float:
-        total = 0.0
-        for pid in (os.getpid(), self.processes[1].pid):
-            times = psutil.Process(pid).cpu_times()
-            total += times.user + times.system
-        return total
+        return cpu_seconds([os.getpid(), self.processes[1].pid])
 
     def stop(self) -> None:
         for p in self.processes:

@@ -79,6 +79,15 @@ def pin(cpus: set[int]) -> None:
         os.sched_setaffinity(0, cpus)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds so far of the processes ``pids``, summed."""
+    total = 0.0
+    for pid in pids:
+        times = psutil.Process(pid).cpu_times()
+        total += times.user + times.system
+    return total
+
+
 @dataclass
 class Stack:
     """A balancer process on CPU 0 and emulated bridges beside the load generator."""
@@ -118,11 +127,7 @@ class Stack:
 
     def others_cpu(self) -> float:
         """CPU seconds so far of what shares the other cores: this generator, the bridges."""
-        total = 0.0
-        for pid in [os.getpid()] + [p.pid for p in self.processes[1:]]:
-            times = psutil.Process(pid).cpu_times()
-            total += times.user + times.system
-        return total
+        return cpu_seconds([os.getpid()] + [p.pid for p in self.processes[1:]])
 
     def stop(self) -> None:
         for p in self.processes:
