@@ -62,9 +62,7 @@ class CostModel:
     def __post_init__(self) -> None:
         egress, ingress = room_streams(np.arange(129), self.table.last_n)
         object.__setattr__(self, "single_load", self.table.streams_to_load(egress, ingress))
-        t = self.table
-        object.__setattr__(self, "params", np.array(
-            [t.last_n, t.cpu_per_stream_out, t.cpu_per_stream_in, t.mbps_per_stream]))
+        object.__setattr__(self, "params", self.table.kernel_params())
 
     @classmethod
     def from_scenario(cls, raw: dict[str, Any], base: Path | None = None) -> CostModel:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from sfu_balancer.core._jit import jit, jit_inline
+from sfu_balancer.core._migrate_kernels import single_bridge_load
 
 
 @jit
@@ -88,13 +89,11 @@ def bridge_load(x: float, total: float, k: int, cp: Any) -> tuple[float, float, 
     up to last-N from them (relay streams). The only form of this rule (``room_load``,
     ``change_rooms`` and ``CostModel.room_load`` run it); stream counts are exact integers in
     float, so the result does not depend on the order of the bridges."""
+    if not (k > 1 and x > 0):
+        return single_bridge_load(x, cp)  # core's rule for a room on one bridge
     last_n = cp[0]
-    if k > 1 and x > 0:
-        egress = x * min(total - 1.0, last_n) + x * (k - 1.0)
-        ingress = x + min(total - x, last_n)
-    else:
-        egress = x * min(max(x - 1.0, 0.0), last_n)
-        ingress = x
+    egress = x * min(total - 1.0, last_n) + x * (k - 1.0)
+    ingress = x + min(total - x, last_n)
     return egress * cp[1] + ingress * cp[2], egress * cp[3], ingress * cp[3]
 
 

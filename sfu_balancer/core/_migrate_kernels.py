@@ -42,15 +42,20 @@ P_LAST_N, P_CPU_OUT, P_CPU_IN, P_MBPS = range(4)
 
 
 @jit_inline
-def portion_load(members: int, cp: Any, out: Any) -> None:
-    """``out`` (3,) = the load of a room of ``members`` on one bridge (``room_streams``, then
-    ``streams_to_load``)."""
-    n = float(members)
+def single_bridge_load(n: float, cp: Any) -> tuple[float, float, float]:
+    """(cpu, egress Mbps, ingress Mbps) of a room of ``n`` members all on one bridge:
+    ``room_streams``, then ``CostTable.streams_to_load``, compiled (``cp`` =
+    ``CostTable.kernel_params()``). The simulator's true load runs it too."""
     egress = n * min(max(n - 1.0, 0.0), cp[P_LAST_N])
     ingress = n
-    out[0] = egress * cp[P_CPU_OUT] + ingress * cp[P_CPU_IN]
-    out[1] = egress * cp[P_MBPS]
-    out[2] = ingress * cp[P_MBPS]
+    return (egress * cp[P_CPU_OUT] + ingress * cp[P_CPU_IN], egress * cp[P_MBPS],
+            ingress * cp[P_MBPS])
+
+
+@jit_inline
+def portion_load(members: int, cp: Any, out: Any) -> None:
+    """``out`` (3,) = the load of a room of ``members`` on one bridge."""
+    out[0], out[1], out[2] = single_bridge_load(float(members), cp)
 
 
 @jit_inline

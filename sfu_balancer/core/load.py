@@ -91,6 +91,13 @@ class CostTable:
     def cpu_per_stream_in(self) -> float:
         return self.packets_per_s * self.cpu_us_per_packet_in * 1e-6
 
+    def kernel_params(self) -> FloatArray:
+        """``cp`` of the compiled cost rules (``_migrate_kernels.single_bridge_load``, the
+        simulator's room passes): last_n, cpu per egress stream, cpu per ingress stream, Mbps
+        per stream."""
+        return np.array([self.last_n, self.cpu_per_stream_out, self.cpu_per_stream_in,
+                         self.mbps_per_stream], dtype=np.float64)
+
     def streams_to_load(self, egress: FloatArray, ingress: FloatArray) -> FloatArray:
         """Stream counts (...,) -> load vectors (..., 3)."""
         out = np.empty((*np.shape(egress), 3), dtype=np.float64)

@@ -51,11 +51,6 @@ class MigrationPlan:
 _ROW0 = np.zeros(1, dtype=np.int64)
 
 
-def _cost_params(costs: CostTable) -> FloatArray:
-    return np.array([costs.last_n, costs.cpu_per_stream_out, costs.cpu_per_stream_in,
-                     costs.mbps_per_stream], dtype=np.float64)
-
-
 def _asks(policy: Policy) -> bool:
     """Whether the policy must be asked from Python: no kernel, or per-row state (the kernel
     call of ``Policy.choose`` on a one-row view is what such a policy's state expects)."""
@@ -74,7 +69,7 @@ class _Row:
         self.args = (self.load, f64(view.limit), f64(view.inverse_limit), f64(view.capacity),
                      f64(view.report_age[row]), float(view.report_interval_s),
                      i64(view.region), f64(view.recent_placements[row]))
-        self.cp = _cost_params(costs)
+        self.cp = costs.kernel_params()
         self.st = np.zeros(_kernels.STATE, dtype=np.int64)
         self.elig = np.zeros(bridges, dtype=np.bool_)
         self.pend, self.cost = np.zeros((bridges, 3)), np.zeros((bridges, 3))
