@@ -93,6 +93,19 @@ def pending(row: Any, bridge: Any, cost: Any, settled: Any, n: int, out: Any) ->
 
 
 @jit
+def charge_pending(out: Any, new_row: Any, new_bridge: Any, new_cost: Any) -> None:
+    """Add the costs of the new entries whose bridge is >= 0 to ``out`` (R, B, 3), a
+    ``pending`` total of the entries before them: new entries are unsettled and come last in
+    the entry order, so the sums continue in that order and equal ``pending`` recomputed."""
+    for i in range(new_row.shape[0]):
+        b = new_bridge[i]
+        if b < 0:
+            continue
+        for k in range(3):
+            out[new_row[i], b, k] += new_cost[i, k]
+
+
+@jit
 def recent_counts(row: Any, bridge: Any, placed_at: Any, n: int, after: float,
                   out: Any) -> None:
     """``out`` (R, B) = entries placed strictly after ``after``."""

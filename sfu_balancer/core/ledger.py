@@ -97,7 +97,8 @@ class PendingLedger:
             raise ValueError("ledger.add: row or bridge index out of range")
         if n != self._n:
             self._n = n
-            self._pending_cache = None
+            if self._pending_cache is not None:  # kept, not recomputed (same floats)
+                _kernels.charge_pending(self._pending_cache, rows, bridges, costs)
 
     def settle(self, measured_at: FloatArray, now: float) -> None:
         """Clear charges that reports measured at ``measured_at`` (R, B) now show."""
@@ -122,7 +123,9 @@ class PendingLedger:
         self._pending_cache = None
 
     def pending(self) -> FloatArray:
-        """(R, B, 3) forecast load not yet visible in reports."""
+        """(R, B, 3) forecast load not yet visible in reports. The array is the ledger's
+        own: ``add`` adds its charges to it in place (a simulator tick would otherwise sum
+        every entry again for the next read); copy it to keep a snapshot."""
         if self._pending_cache is None:
             total = np.empty((self.replicas, self.bridges, 3), dtype=np.float64)
             _kernels.pending(self._row, self._bridge, self._cost, self._settled, self._n, total)

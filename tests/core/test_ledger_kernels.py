@@ -69,6 +69,8 @@ def test_compiled_ledger_equals_the_numpy_rules(seed: int, replicas: int, bridge
         costs = rng.random((n, 3))
         ledger.add(rows, picks, costs, now)
         ref.add(rows, picks, costs, now)
+        # the cached total, charged in place by add, equals the sum over the entries
+        assert np.array_equal(ledger.pending(), ref.pending())
         due = rng.random((replicas, bridges)) < 0.5
         measured[due] = now
         ledger.settle(measured, now)
