@@ -154,7 +154,8 @@ def create_app(settings: Settings, store: StateStore | None = None) -> web.Appli
 
     async def close_sockets(app: web.Application) -> None:
         # Open WebSockets would otherwise hold the shutdown for its whole timeout.
-        for ws in list(app[SOCKETS]):
+        sockets = app[SOCKETS]
+        for ws in list(sockets):
             with contextlib.suppress(Exception):
                 await ws.close(code=1001, message=b"balancer shutdown")
 

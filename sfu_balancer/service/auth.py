@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from jwt.types import Options
 
 from sfu_balancer.core import Tier
 
@@ -60,7 +61,7 @@ def verify_room_token(token: str, room: str, *, api_keys: dict[str, str],
     secret = api_keys.get(issuer) if isinstance(issuer, str) else None
     if secret is None:
         raise TokenRefused("unknown token issuer (iss)")
-    options = {"require": ["exp", "sub"], "verify_aud": audience is not None}
+    options: Options = {"require": ["exp", "sub"], "verify_aud": audience is not None}
     try:
         claims = jwt.decode(token, secret, algorithms=algorithms, leeway=leeway_s,
                             audience=audience, issuer=issuer, options=options)

@@ -76,7 +76,8 @@ class Reconciler:
                 log.info("drain_synced", bridge=bridge, deadline=want)
 
     async def _link_splits(self, now: float) -> None:
-        router, store = self.router, self.router.store  # a RedisStore (it has sync)
+        router = self.router
+        store: Any = router.store  # a RedisStore: run checked it has sync
         seen: set[tuple[str, str, str]] = set()
         # The cached view (at most a second old) spares a full read of Redis every scan.
         for room, members in (await store.cached_rooms()).items():

@@ -19,7 +19,8 @@ __all__ = ["LedgerEntry", "MemoryStore", "ParticipantRecord", "StateStore", "mak
 async def make_store(settings: Settings) -> StateStore:
     """The memory store without ``[redis] url``; else a connected RedisStore. Raises
     ``StoreUnavailable`` (a clear message naming the URL) when Redis cannot be reached."""
-    if not settings.redis.url:
+    url = settings.redis.url
+    if not url:
         return MemoryStore()
     try:
         from .redis import RedisStore
@@ -30,5 +31,5 @@ async def make_store(settings: Settings) -> StateStore:
             "[redis] url is set but the redis package is missing: "
             "pip install 'sfu-balancer[redis]'") from exc
     r = settings.redis
-    return await RedisStore(r.url, r.prefix, lease_ttl_s=r.lease_ttl_s,
+    return await RedisStore(url, r.prefix, lease_ttl_s=r.lease_ttl_s,
                             timeout_s=r.timeout_s).connect()

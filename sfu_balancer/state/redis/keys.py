@@ -60,6 +60,9 @@ def encode_ledger(entry: LedgerEntry, wall: float) -> str:
 
 
 def decode_ledger(fields: dict[Any, Any], offset: float) -> LedgerEntry:
-    bridge, cpu, egress, ingress, wall = json.loads(fields.get(b"e", fields.get("e")))
+    raw = fields.get(b"e", fields.get("e"))
+    if raw is None:
+        raise ValueError("ledger entry without its e field")
+    bridge, cpu, egress, ingress, wall = json.loads(raw)
     return LedgerEntry(str(bridge), (float(cpu), float(egress), float(ingress)),
                        float(wall) - offset)

@@ -10,6 +10,7 @@ recovery.
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import structlog
 
@@ -46,7 +47,10 @@ class BridgeState(RedisConnection):
         """Append other instances' new charges to the local log; trim it to the horizon."""
         async def op() -> None:
             start = "-" if self._ledger_last == "-" else f"({self._ledger_last}"
-            for entry_id, fields in await self.redis.xrange(self.key("ledger"), start, "+"):
+            # redis-py types replies loosely; XRANGE gives (id, fields) pairs, possibly none
+            rows = cast(list[tuple[bytes, dict[bytes, bytes]]],
+                        await self.redis.xrange(self.key("ledger"), start, "+") or [])
+            for entry_id, fields in rows:
                 self._ledger_last = text(entry_id)
                 if self._ledger_last in self._own_ledger_ids:
                     self._own_ledger_ids.discard(self._ledger_last)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import cast
 
 from sfu_balancer.state.redis.connection import RedisConnection, nothing
 from sfu_balancer.state.redis.keys import relay_member, text
@@ -57,8 +58,9 @@ class RoomActivity(RedisConnection):
             clock = time.monotonic()
             cached = self._recent.get(room)
             if cached is None or clock - cached[0] >= self.ledger_read_s or cached[1] > since:
-                rows = await self.redis.zrangebyscore(self.key("joins", room), f"({since}",
-                                                      "+inf", withscores=True)
+                # redis-py types replies loosely; withscores gives (member, score) pairs
+                rows = cast(list[tuple[bytes, float]], await self.redis.zrangebyscore(
+                    self.key("joins", room), f"({since}", "+inf", withscores=True))
                 if len(self._recent) > 10_000:
                     self._recent.clear()  # bounded
                 cached = self._recent[room] = (
