@@ -214,13 +214,14 @@ async def throughput(stack: Stack, joins: int, concurrency: int, fresh: bool
     wall = time.perf_counter() - started
     cpu1 = stack.balancer.cpu_times()
     cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+    kernel = (cpu1.system - cpu0.system) / max(cpu, 1e-9)  # the same syscalls on either loop
     others = stack.others_cpu() - others0
     if errors:
         print(f"  throughput errors: {errors}")
     prefix = "" if fresh else "reuse_"
     return {f"{prefix}joins": done, f"{prefix}joins_per_s": done / wall,
             f"{prefix}balancer_cpu_share": cpu / wall, f"{prefix}others_cpu_share": others / wall,
-            f"{prefix}joins_per_cpu_s": done / max(cpu, 1e-9)}
+            f"{prefix}joins_per_cpu_s": done / max(cpu, 1e-9), f"{prefix}kernel_share": kernel}
 
 
 async def hold(http: aiohttp.ClientSession, stack: Stack, count: int, rate: float,
@@ -367,7 +368,8 @@ def main() -> None:
         print(f"  {r['loop']}: over {args.rounds} rounds, fresh/cpu-s "
               f"{r['joins_per_cpu_s_lo']:.0f}-{r['joins_per_cpu_s_hi']:.0f}, reused/cpu-s "
               f"{r['reuse_joins_per_cpu_s_lo']:.0f}-{r['reuse_joins_per_cpu_s_hi']:.0f} "
-              "(the table has the medians)")
+              f"(the table has the medians); in the kernel: {r['kernel_share']:.0%} of its "
+              f"CPU on fresh sockets, {r['reuse_kernel_share']:.0%} on reused ones")
     by = {r["loop"]: r for r in rows}
     first = rows[0]
     print("targets:")
