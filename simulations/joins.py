@@ -60,11 +60,16 @@ def place_tick(e: Engine, g: Group, g_index: int, now: float,
     seq = JoinSequence(rows=rows, room_members=room, room_recent_joins=recent_joins, prev=prev,
                        region=np.full(count, -1, dtype=np.int64),
                        tiers=np.full(count, STANDARD, dtype=np.int64))
-    out = place_sequence(e.view(g, now, seen), seq, g.policy, g.config, e.costs.table, g.rng)
+    # The view's ledger arrays are charged in place (no copy): its pending total is the
+    # group ledger's own, which ``add(precharged=True)`` then records as charged; its recent
+    # counts are made for this view alone.
+    out = place_sequence(e.view(g, now, seen), seq, g.policy, g.config, e.costs.table, g.rng,
+                         in_place=True)
     m = e.metrics
     kernels.apply_joins(g.rows.start, rows, slots, sessions, members, rejoin, out.bridge,
                         out.reason, NEW_ROOM, IS_SPLIT, e.members, e.where, e.tag, e.count,
                         e.true_load, e.split,
                         e.costs.params, e.head, m.reasons, m.joins, m.rejected, m.splits,
                         use_rate, cur)
-    g.ledger.add(rows, out.bridge, out.cost, now)  # the ledger skips refused joins (-1)
+    g.ledger.add(rows, out.bridge, out.cost, now,  # the ledger skips refused joins (-1)
+                 precharged=True)

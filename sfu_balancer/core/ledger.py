@@ -78,10 +78,18 @@ class PendingLedger:
         return self._n
 
     def add(
-        self, rows: IntArray, bridges: IntArray, costs: FloatArray, now: float | FloatArray
+        self, rows: IntArray, bridges: IntArray, costs: FloatArray, now: float | FloatArray,
+        *, precharged: bool = False,
     ) -> None:
         """Charge ``costs`` (N, 3) to ``bridges`` (N,) in ``rows`` (N,), placed at ``now``
-        (one time for all, or (N,) times when rebuilding from stored entries)."""
+        (one time for all, or (N,) times when rebuilding from stored entries).
+
+        ``precharged``: the caller has already added these costs, in this order, to the array
+        ``pending()`` returned (``place_sequence(..., in_place=True)`` on a view of it, which
+        charges exactly so); the entries are recorded without charging it a second time."""
+        if precharged and self._pending_cache is None:
+            raise ValueError("ledger.add(precharged=True): pending() was not read since the "
+                             "last change, so no array of it can hold the charges")
         rows = np.ascontiguousarray(rows, dtype=np.int64).reshape(-1)
         bridges = np.ascontiguousarray(bridges, dtype=np.int64).reshape(-1)
         costs = np.ascontiguousarray(costs, dtype=np.float64).reshape(-1, 3)
@@ -97,8 +105,8 @@ class PendingLedger:
             raise ValueError("ledger.add: row or bridge index out of range")
         if n != self._n:
             self._n = n
-            if self._pending_cache is not None:  # kept, not recomputed (same floats)
-                _kernels.charge_pending(self._pending_cache, rows, bridges, costs)
+            if self._pending_cache is not None and not precharged:  # kept, not recomputed:
+                _kernels.charge_pending(self._pending_cache, rows, bridges, costs)  # same floats
 
     def settle(self, measured_at: FloatArray, now: float) -> None:
         """Clear charges that reports measured at ``measured_at`` (R, B) now show."""

@@ -101,19 +101,31 @@ def kernel_config(policy: Policy, config: RoutingConfig, costs: CostTable) -> Fl
                      costs.mbps_per_stream], dtype=np.float64)
 
 
+def _ledger_arrays(view: FleetView, charge: bool, in_place: bool
+                   ) -> tuple[FloatArray, FloatArray]:
+    """The (pending, recent) arrays a call charges: copies of the view's, or with
+    ``in_place`` the view's own, which must then already be C-contiguous float64 (a converted
+    copy would take the charges the caller expects in its arrays)."""
+    pending, recent = f64(view.pending), f64(view.recent_placements)
+    if in_place:
+        if pending is not view.pending or recent is not view.recent_placements:
+            raise ValueError("place_sequence(in_place=True): the view's pending and "
+                             "recent_placements must be C-contiguous float64 arrays")
+    elif charge:
+        pending, recent = pending.copy(), recent.copy()
+    return pending, recent
+
+
 def _run(view: FleetView, joins: JoinSequence, policy: Policy, config: RoutingConfig,
          costs: CostTable, u: FloatArray, reserve: FloatArray, active: BoolArray,
          charge: bool, kind: int, given: IntArray,
-         ledger: tuple[FloatArray, FloatArray] | None = None) -> SequenceOutcome:
+         ledger: tuple[FloatArray, FloatArray] | None = None,
+         in_place: bool = False) -> SequenceOutcome:
     """One kernel call. ``ledger`` = (pending, recent) arrays to read (and, with ``charge``,
-    charge in place) instead of the view's, which are then copied before any charge."""
+    charge in place) instead of the view's, which are then copied before any charge unless
+    ``in_place`` (``_ledger_arrays``)."""
     count = joins.rows.size
-    if ledger is None:
-        pending, recent = f64(view.pending), f64(view.recent_placements)
-        if charge:
-            pending, recent = pending.copy(), recent.copy()
-    else:
-        pending, recent = ledger
+    pending, recent = _ledger_arrays(view, charge, in_place) if ledger is None else ledger
     out = SequenceOutcome(
         bridge=np.empty(count, np.int64), reason=np.empty(count, np.int64),
         cost=np.empty((count, 3)), utilization=np.empty(count), stress=np.empty(count),
@@ -141,10 +153,14 @@ def place_sequence(
     *,
     charge: bool = True,
     via_choose: bool = False,
+    in_place: bool = False,
 ) -> SequenceOutcome:
     """Admit (tier reserves) and place ``joins`` in order. With ``charge``, each placement's
     cost counts in the view's ledger (and recent placements) for the joins after it; the view's
-    own arrays are never modified.
+    own arrays are not modified, unless ``in_place``: then they are charged themselves (no
+    copy; they are the outcome's ``pending`` and ``recent``), for a caller that owns them, such
+    as the simulator handing over a ``PendingLedger.pending()`` it then records with
+    ``add(..., precharged=True)``.
 
     A policy without a kernel (``kind = EXTERNAL``) is asked through its ``choose``, once per
     round of at most one join per row, with the ledger charged between rounds
@@ -154,10 +170,10 @@ def place_sequence(
     reserve = tier_reserves(config)[i64(joins.tiers)]
     active = np.ones(count, dtype=np.bool_)
     if policy.kind == EXTERNAL or via_choose:
-        return _by_choose(view, joins, policy, config, costs, rng, reserve, charge)
+        return _by_choose(view, joins, policy, config, costs, rng, reserve, charge, in_place)
     u = uniforms(rng, count, policy.draws())
     return _run(view, joins, policy, config, costs, u, reserve, active, charge, policy.kind,
-                np.zeros(0, np.int64))
+                np.zeros(0, np.int64), in_place=in_place)
 
 
 def place_joins(
@@ -218,7 +234,7 @@ def _rank_in_row(rows: IntArray) -> IntArray:
 
 def _by_choose(view: FleetView, joins: JoinSequence, policy: Policy, config: RoutingConfig,
                costs: CostTable, rng: np.random.Generator, reserve: FloatArray,
-               charge: bool) -> SequenceOutcome:
+               charge: bool, in_place: bool = False) -> SequenceOutcome:
     """``place_sequence`` through ``policy.choose``.
 
     Round k holds the k-th join of every row (at most one join per row). For each round the
@@ -235,9 +251,7 @@ def _by_choose(view: FleetView, joins: JoinSequence, policy: Policy, config: Rou
     linked = prev >= 0
     if np.any(prev >= np.arange(count)) or np.any(rows[prev[linked]] != rows[linked]):
         raise ValueError("place_sequence: prev must point to an earlier join of the same row")
-    pending, recent = f64(view.pending), f64(view.recent_placements)
-    if charge:
-        pending, recent = pending.copy(), recent.copy()
+    pending, recent = _ledger_arrays(view, charge, in_place)
     out = SequenceOutcome(
         bridge=np.full(count, NO_BRIDGE, np.int64), reason=np.empty(count, np.int64),
         cost=np.zeros((count, 3)), utilization=np.empty(count), stress=np.empty(count),

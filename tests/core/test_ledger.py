@@ -71,3 +71,9 @@ def test_bad_parameters(kwargs: dict[str, float], message: str) -> None:
     args = {"replicas": 1, "bridges": 1} | kwargs
     with pytest.raises(ValueError, match=message):
         PendingLedger(**args)  # type: ignore[arg-type]
+
+
+def test_precharged_add_needs_a_pending_array_read_since_the_last_change() -> None:
+    ledger = _ledger()
+    with pytest.raises(ValueError, match="precharged"):
+        ledger.add(np.array([0]), np.array([1]), np.ones((1, 3)), 1.0, precharged=True)

@@ -107,3 +107,42 @@ def test_same_seed_same_decisions() -> None:
     b = place_sequence(v, _seq(rows, members), cfg.build_policy(), cfg, COSTS,
                        np.random.default_rng(8))
     assert a.bridge.tolist() == b.bridge.tolist()
+
+
+@pytest.mark.parametrize("via_choose", [False, True])
+def test_in_place_charges_the_views_arrays_and_decides_the_same(via_choose: bool) -> None:
+    from dataclasses import replace
+
+    from sfu_balancer.core import PendingLedger
+
+    v = view([[0.3, 0.1, 0.3], [0.2, 0.6, 0.1]])
+    cfg = RoutingConfig()
+    seq = _seq([0, 0, 1, 0, 1], np.zeros((5, 3)), keys=[1, 2, 3, 1, 4])
+    copied = place_sequence(v, seq, cfg.build_policy(), cfg, COSTS, np.random.default_rng(3),
+                            via_choose=via_choose)
+    ledger = PendingLedger(2, 3)
+    ledger.add(np.array([0, 1]), np.array([1, 2]), np.array([[0.0, 0.0, 0.0]] * 2), 0.0)
+    mine = replace(v, pending=ledger.pending(), recent_placements=np.zeros((2, 3)))
+    before = ledger.pending().copy()
+    moved = place_sequence(mine, seq, cfg.build_policy(), cfg, COSTS,
+                           np.random.default_rng(3), via_choose=via_choose, in_place=True)
+    assert moved.pending is mine.pending and moved.recent is mine.recent_placements
+    assert moved.bridge.tolist() == copied.bridge.tolist()
+    # the ledger records the charges without adding them twice: the same floats as adding
+    ledger.add(seq.rows, moved.bridge, moved.cost, 1.0, precharged=True)
+    fresh = PendingLedger(2, 3)
+    fresh.add(np.array([0, 1]), np.array([1, 2]), np.zeros((2, 3)), 0.0)
+    fresh.add(seq.rows, moved.bridge, moved.cost, 1.0)
+    assert np.array_equal(ledger.pending(), fresh.pending())
+    assert not np.array_equal(ledger.pending(), before)
+
+
+def test_in_place_refuses_arrays_it_would_have_to_convert() -> None:
+    from dataclasses import replace
+
+    v = view([[0.3, 0.1, 0.3]])
+    cfg = RoutingConfig()
+    odd = replace(v, pending=np.zeros((1, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="in_place"):
+        place_sequence(odd, _seq([0], np.zeros((1, 3))), cfg.build_policy(), cfg, COSTS,
+                       np.random.default_rng(0), in_place=True)
