@@ -114,12 +114,24 @@ class WireError(Exception):
 # --------------------------------------------------------------------------------------------
 
 
+# Field names per dataclass type, None for every other type seen (bounded by the types the
+# messages hold): ``is_dataclass`` and ``fields`` per value were most of an encode.
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
 def _plain(value: Any) -> Any:
     """Dataclasses to maps, recursively; everything else as it is (msgpack packs lists,
     tuples, str, numbers). Cheaper than ``dataclasses.asdict``, which deep-copies every value:
     this runs for every report and every join's allocate."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    kind = type(value)
+    try:
+        names = _FIELD_NAMES[kind]
+    except KeyError:
+        is_instance = dataclasses.is_dataclass(value) and not isinstance(value, type)
+        names = _FIELD_NAMES[kind] = (tuple(f.name for f in dataclasses.fields(value))
+                                      if is_instance else None)
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
