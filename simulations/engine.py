@@ -28,13 +28,14 @@ Rules:
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm import tqdm
 
 from sfu_balancer.core import PendingLedger, RoutingConfig
 from sfu_balancer.core._place import utilization_rows
+from sfu_balancer.core.load import Thresholds
 from sfu_balancer.core.policies import FleetView, Policy
 
 from . import kernels
@@ -59,6 +60,13 @@ class Group:
     last_rebalanced: np.ndarray  # (S, B)
     extra: tuple[np.ndarray, ...]  # (row, slot, session, member) of the re-joins queued
     stateless: bool = True  # the policy keeps no per-row state: it may run on a row subset
+    # the config's thresholds, read every tick (views, utilization): built once, not per read
+    thresholds: Thresholds = field(init=False)
+    threshold_array: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.thresholds = self.config.thresholds
+        self.threshold_array = self.thresholds.as_array()
 
 
 class Engine:
@@ -121,7 +129,7 @@ class Engine:
             load=load[rows], pending=pend, capacity=self.fleet.capacity,
             report_age=age[rows], available=available[rows],
             open_for_new=open_new[rows], region=self.fleet.region, recent_placements=rec,
-            thresholds=g.config.thresholds, report_interval_s=self.fleet.interval)
+            thresholds=g.thresholds, report_interval_s=self.fleet.interval)
 
     def _views(self, at: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``fleet.views``, computed once for the tick's joins and its series sample: nothing
@@ -135,9 +143,14 @@ class Engine:
         group's view, without building the parts of the view it does not read)."""
         load, at = seen
         available = self._views(at, now)[0]
+        if len(self.groups) == 1:
+            g = self.groups[0]
+            one: np.ndarray = utilization_rows(load, g.ledger.pending(), self.fleet.capacity,
+                                               g.threshold_array, available)
+            return one
         return np.concatenate([
             utilization_rows(load[g.rows], g.ledger.pending(), self.fleet.capacity,
-                             g.config.thresholds.as_array(), available[g.rows])
+                             g.threshold_array, available[g.rows])
             for g in self.groups])
 
     # -- the loop -----------------------------------------------------------------------------
@@ -209,11 +222,12 @@ class Engine:
 
     def record(self, now: float, seen: tuple[np.ndarray, np.ndarray]) -> None:
         """One series sample from the figures of the tick's ``metrics.sample``."""
-        util = self.utilization(now, seen)
+        block = np.empty((self.replicas, self.rowstat.shape[1] + 2))
+        block[:, :-2] = self.rowstat
+        block[:, -2] = self.metrics.rejected
+        block[:, -1] = self.utilization(now, seen)
         self.metrics.series_t.append(now)
-        self.metrics.series.append(np.concatenate(
-            [self.rowstat, self.metrics.rejected.astype(np.float64)[:, None], util[:, None]],
-            axis=1))
+        self.metrics.series.append(block)
         # Per-bridge true stress of seed 0 of each policy (NaN = not live), for the plot.
         state = self.fleet.state[::self.seeds]
         live = (state == SERVING) | (state == DRAINING)
