@@ -44,7 +44,8 @@ class Fleet:
         self.region = np.array([names.index(r) for r in regions], dtype=np.int64)
         self.state = np.full((replicas, width), OFF, dtype=np.int8)
         self.state[:, :initial] = SERVING
-        self.ready_at = np.full((replicas, width), np.inf)
+        self.ready_at = np.full((replicas, width), np.inf)  # inf unless provisioning
+        self.next_ready = np.inf  # the earliest ready_at (bring_up has nothing to do before)
         self.drain_deadline = np.full((replicas, width), np.inf)
         self.last_scaled = np.full(replicas, -np.inf)
         self.interval = scenario.stats.report_interval_s
@@ -91,12 +92,15 @@ class Fleet:
         return self._available, self._open, self._age
 
     def bring_up(self, now: float) -> None:
+        if now < self.next_ready:  # most ticks: no (R, B) sweep
+            return
         ready = (self.state == PROVISIONING) & (self.ready_at <= now)
         if ready.any():
             self.state[ready] = SERVING
             self.ready_at[ready] = np.inf
             self.reported[ready] = 0.0
             self.measured_at[ready] = now  # first report: an empty bridge
+        self.next_ready = float(self.ready_at.min())
 
     def autoscale(self, scenario: Scenario, now: float, utilization: np.ndarray,
                   true_load: np.ndarray) -> None:
@@ -113,6 +117,7 @@ class Fleet:
             cols = np.argmax(self.state[rows] == OFF, axis=1)
             self.state[rows, cols] = PROVISIONING
             self.ready_at[rows, cols] = now + auto.provisioning_delay_s
+            self.next_ready = min(self.next_ready, now + auto.provisioning_delay_s)
             self.last_scaled[rows] = now
         shrink = cooled & ~busy & ~grow & (serving > auto.min_bridges) \
             & (utilization < auto.scale_down_at)

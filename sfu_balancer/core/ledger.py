@@ -95,8 +95,9 @@ class PendingLedger:
         costs = np.ascontiguousarray(costs, dtype=np.float64).reshape(-1, 3)
         if not (rows.size == bridges.size == costs.shape[0]):
             raise ValueError("ledger.add: rows, bridges and costs must have the same length")
-        placed_at = np.ascontiguousarray(
-            np.broadcast_to(np.asarray(now, dtype=np.float64), rows.shape))
+        placed_at = (np.full(rows.shape, float(now)) if np.ndim(now) == 0 else  # the usual
+                     np.ascontiguousarray(np.broadcast_to(np.asarray(now, np.float64),
+                                                          rows.shape)))
         if self._n + rows.size > self._row.size:
             self._allocate(max(2 * self._row.size, self._n + rows.size))
         n = _kernels.append(*self._entries(), self._n, rows, bridges, costs, placed_at,
