@@ -15,13 +15,13 @@ throughput. The batched figure defaults to 4,096 replicas (the per-tick Python w
 amortised; 2,048 give ~10 % less); 256 replicas are printed as well.
 
 Figures (2026-12-01, 2-core VM, ``taskset -c 1``; details, history and where the time goes:
-docs/scenarios.md, "Speed"): at load 0.7, batched over 4,096 replicas 2.79 M events/s (runs
-2.56-2.97 M) against SimPy 90.0 k, 31.0x (runs 25.1-33.1x); ten runs of the code from 89911f4 on
-over the afternoon (mostly with other jobs running): 25.7-32.9x, median 30.5x; the code before
-(8b07fc4) in the same half hour: 20.1-26.5x, engine 1.55-1.91 M. The target is met at about
-the median, not with margin. ~70 % of the time is the per-event passes (core's placement
-kernel ~140 ns a join, the simulator's join and leave passes ~120 ns each) and ~30 % per-tick
-work (reports, ledger, metrics, Python).
+docs/scenarios.md, "Speed"): batched over 4,096 replicas at f0cb5d0, with other jobs on
+the other core (load 3-4.6), 2.86-3.11 M events/s against SimPy 79-101 k,
+29.3-39.1x in four runs (the code before, a1dc30d: 2.33 M, 26.1x in the same quarter hour;
+3.25 M, 30.2x on a quiet core at 16:12). The target of 30x is met at about the median, not
+with margin; 5 M events/s is not met. ~60 % of the time is the per-event passes (core's
+placement kernel ~90 ns a join, the simulator's join apply ~73 ns and leaves ~100 ns) and the
+rest per-tick work (reports with their noise draws, ledger, metrics, Python).
 
 The memory check runs in a child process of its own (nothing else ran in it), and its peak
 resident set is read with getrusage(RUSAGE_CHILDREN) once the child has exited.
