@@ -15,10 +15,10 @@ throughput. The batched figure defaults to 4,096 replicas (the per-tick Python w
 amortised; 2,048 give ~10 % less); 256 replicas are printed as well.
 
 Figures (2026-12-01, 2-core VM, ``taskset -c 1``; details, history and where the time goes:
-docs/scenarios.md, "Speed"): batched over 4,096 replicas at f0cb5d0, with other jobs on
-the other core (load 3-4.6), 2.86-3.11 M events/s against SimPy 79-101 k,
-29.3-39.1x in four runs (the code before, a1dc30d: 2.33 M, 26.1x in the same quarter hour;
-3.25 M, 30.2x on a quiet core at 16:12). The target of 30x is met at about the median, not
+docs/scenarios.md, "Speed"): batched over 4,096 replicas at f0cb5d0, 2.80-3.44 M events/s
+and 29.3-39.1x SimPy in nine runs at load 1-4.6 (the code before, a1dc30d: 2.33-3.36 M,
+26.1-37.0x in four runs the same hour); alternated engine runs put the gain at ~3-5 %, less
+than the spread from run to run. The target of 30x is met at about the median, not
 with margin; 5 M events/s is not met. ~55 % of the time is the per-event passes (core's
 placement kernel ~90 ns a join, the simulator's join apply ~73 ns and leaves ~100 ns) and the
 rest per-tick work (reports with their noise draws, ledger, metrics, Python).
