@@ -75,7 +75,10 @@ async def serve(
         # click prints "Error: ..." and exits 1: never serve on a half-configured cluster
         raise click.ClickException(f"{exc} (check [redis] url / SFUB_REDIS__URL)") from None
     app = create_app(settings, store)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0)
+    # No SO_KEEPALIVE on accepted sockets (aiohttp sets it by default): liveness.py finds a
+    # silent participant within seconds and bridge links ping every 10 s, while the kernel's
+    # first keepalive probe comes after 2 h. It also spares uvloop a socket object per connection.
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0, tcp_keepalive=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
