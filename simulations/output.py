@@ -42,7 +42,7 @@ def table(result: Result) -> str:
     lines = [head, "-" * len(head)]
     for policy in result.policies:
         mine = [r for r in rows if r["policy"] == policy]
-        cells = "".join(f"{np.mean([float(r[c]) for r in mine]):>19.3f}"  # type: ignore[arg-type]
+        cells = "".join(f"{np.mean([float(r[c]) for r in mine]):>19.3f}"
                         for c in TABLE_COLUMNS)
         lines.append(f"{policy:<16}{cells}")
     return "\n".join(lines)

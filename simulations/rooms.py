@@ -145,7 +145,7 @@ def move_portion(members: Any, head: Any, r: int, s: int, src: int, dst: int, cp
     n = members[r, s, src]
     change_rooms(members, head, np.array([r, r]), np.array([s, s]), np.array([src, dst]),
                  np.array([-n, n]), 2, cp, true_load)
-    return n
+    return int(n)
 
 
 @jit

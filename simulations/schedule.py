@@ -140,7 +140,7 @@ def _block(ticks: np.ndarray, seed: np.ndarray, slot: np.ndarray, member: np.nda
     group_start = np.where(first, position, 0)
     del first
     np.maximum.accumulate(group_start, out=group_start)
-    position -= group_start
+    np.subtract(position, group_start, out=position)
     del group_start
     start = np.searchsorted(ticks, np.arange(n_ticks + 1), side="left")
     del ticks
