@@ -106,8 +106,8 @@ class Stack:
         env = dict(os.environ, SFUB_DEV="true", SFUB_EVENT_LOOP=self.loop,
                    SFUB_LOG_LEVEL="WARNING", SFUB_SEED="1",
                    SFUB_LIMITS__CONNECTIONS_PER_IP_PER_MIN="0",
-                   SFUB_LIMITS__JOINS_PER_IP_PER_MIN="0", SFUB_LIMITS__WS_MESSAGES_PER_S="0",
-                   **self.extra_env)
+                   SFUB_LIMITS__JOINS_PER_IP_PER_MIN="0", SFUB_LIMITS__WS_MESSAGES_PER_S="0")
+        env.update(self.extra_env)  # --env may override any of the above
         profile = os.environ.get("SIGNALING_PROFILE")  # cProfile output of the balancer
         prefix = ["-m", "cProfile", "-o", f"{profile}.{self.loop}"] if profile else []
         self.processes.append(subprocess.Popen(
