@@ -1,7 +1,9 @@
 """Signaling throughput and latency of one balancer process, on uvloop and on asyncio.
 
 Starts, for each event loop: one ``sfu-balancer serve`` process (dev mode, no abuse limits,
-pinned to CPU 0 so it has exactly one core), ``--bridges`` emulated bridges
+log level WARNING, pinned to CPU 0 so it has exactly one core; ``--env SFUB_LOG_LEVEL=INFO
+--env SFUB_LOG_FORMAT=json`` adds a production deployment's line per join and access line per
+socket), ``--bridges`` emulated bridges
 (``sfu-bridge --emulate``: real bridge links, no media, load from the simulator's cost model)
 and this load generator (pinned to the other CPUs). The participants are ``wsload.RawSocket``s,
 a minimal WebSocket client far cheaper than aiohttp's, so that the generator and the bridges
