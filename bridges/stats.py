@@ -8,6 +8,13 @@
 - ``measured_at``: ``time.monotonic()`` when sampled;
 - ``capacity``: the configured capacity (``--cpu``, ``--egress-mbps``, ``--ingress-mbps``).
 The first sample covers the time since the sampler was created.
+
+A sample less than ``MIN_WINDOW_S`` after the last one measures nothing: psutil's CPU times
+move in clock ticks (10 ms), so over a window of microseconds a rate reads 0 or tens of cores.
+The agent samples once as it starts, to have a report to send right after its hello; read as
+a rate, that sample made about one new bridge in 60 look tens of times overloaded for its
+first interval, and the balancer refused rooms on it. Such a sample reports no load (the worker
+has served nothing yet) and leaves the window open, so the next one covers the whole interval.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import psutil
 
 from bridges.sfu.worker import Worker
 from sfu_balancer.wire import Capacity, Report
+
+MIN_WINDOW_S = 0.1  # ten clock ticks of CPU time
 
 
 class StatsSampler:
@@ -38,17 +47,22 @@ class StatsSampler:
 
     def sample(self, state: str = "serving") -> Report:
         now = self._snapshot()
-        last, self._last = self._last, now
-        elapsed = max(now[0] - last[0], 1e-6)
-        host = psutil.cpu_percent(interval=None) / 100.0
+        elapsed = now[0] - self._last[0]
+        # cpu, host_cpu, then bytes and packets per second in and out
+        rates: list[float] = [0.0] * 6  # nothing measurable yet: the window stays open
+        if elapsed >= MIN_WINDOW_S:
+            last, self._last = self._last, now
+            host = psutil.cpu_percent(interval=None) / 100.0
+            rates = [max(0.0, (now[1] - last[1]) / elapsed), min(1.0, max(0.0, host)),
+                     *((now[i] - last[i]) / elapsed for i in range(2, 6))]
         worker = self._worker
         return Report(
-            cpu=max(0.0, (now[1] - last[1]) / elapsed),
-            host_cpu=min(1.0, max(0.0, host)),
-            bytes_in_per_s=(now[2] - last[2]) / elapsed,
-            bytes_out_per_s=(now[3] - last[3]) / elapsed,
-            packets_in_per_s=(now[4] - last[4]) / elapsed,
-            packets_out_per_s=(now[5] - last[5]) / elapsed,
+            cpu=rates[0],
+            host_cpu=rates[1],
+            bytes_in_per_s=rates[2],
+            bytes_out_per_s=rates[3],
+            packets_in_per_s=rates[4],
+            packets_out_per_s=rates[5],
             participants=worker.participant_count,
             rooms=len(worker.rooms),
             relay_streams=worker.relay_streams,
