@@ -28,7 +28,7 @@ class FieldError(Exception):
 # reflecting on the hints of every frame cost a few microseconds per join.
 _Plan = tuple[tuple[str, bool, Any, frozenset[type]], ...]
 _PLANS: dict[type, _Plan] = {}
-_AS_IS: dict[Any, type] = {str: str, int: int, bool: bool, type(None): type(None)}
+_EXACT: frozenset[Any] = frozenset({str, int, bool, type(None)})  # returned unchanged by _check
 
 
 def _as_is(hint: Any) -> frozenset[type]:
@@ -36,7 +36,7 @@ def _as_is(hint: Any) -> frozenset[type]:
     so they always take ``_check``)."""
     origin = typing.get_origin(hint)
     options = typing.get_args(hint) if origin is Union or origin is types.UnionType else (hint,)
-    return frozenset(_AS_IS[o] for o in options if o in _AS_IS)
+    return frozenset(o for o in options if o in _EXACT)
 
 
 def _plan(cls: type) -> _Plan:
