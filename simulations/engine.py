@@ -143,11 +143,6 @@ class Engine:
         group's view, without building the parts of the view it does not read)."""
         load, at = seen
         available = self._views(at, now)[0]
-        if len(self.groups) == 1:
-            g = self.groups[0]
-            one: np.ndarray = utilization_rows(load, g.ledger.pending(), self.fleet.capacity,
-                                               g.threshold_array, available)
-            return one
         return np.concatenate([
             utilization_rows(load[g.rows], g.ledger.pending(), self.fleet.capacity,
                              g.threshold_array, available[g.rows])
