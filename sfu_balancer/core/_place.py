@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ._jit import U_FALLBACK, U_STICKY, jit, jit_inline, limits, pick_min, stress3
+from ._jit import U_FALLBACK, U_PICK, U_STICKY, jit, jit_inline, limits, pick_min, stress3
 from .model import REASON_INDEX, Reason
-from .policies.kernels import BALANCED, EXTERNAL, GIVEN, choose_row
+from .policies.kernels import BALANCED, EXTERNAL, GIVEN, RANDOM, choose_row, random_pick
 
 STICKY = REASON_INDEX[Reason.STICKY]
 NEW_ROOM = REASON_INDEX[Reason.NEW_ROOM]
@@ -125,14 +125,16 @@ def place_limited(limit: Any, inv: Any, kind: int, p: Any, cursor: Any, u: Any, 
         out_bridge[j] = -1
         out_reason[j] = NO_BRIDGE_REASON
         out_split[j] = False
-        out_cost[j, :] = 0.0
+        out_cost[j, 0] = out_cost[j, 1] = out_cost[j, 2] = 0.0
         out_util[j] = np.nan
         out_stress[j] = np.nan
         room = work[j]
         rate = wrate[j]
-        if prev[j] >= 0:
-            room[:] = work[prev[j]]
-            rate[:] = wrate[prev[j]]
+        earlier = prev[j]
+        if earlier >= 0:
+            for b in range(bridges):
+                room[b] = work[earlier, b]
+                rate[b] = wrate[earlier, b]
         if not active[j]:
             continue
         util = utilization(load[r], pend[r], limit, avail[r])
@@ -181,8 +183,12 @@ def place_limited(limit: Any, inv: Any, kind: int, p: Any, cursor: Any, u: Any, 
             else:
                 if kind == BALANCED:
                     growth_row(room, total, table, cfg, growth)
-                bridge = choose_row(kind, p, cursor, r, u[j], load[r], pend[r], inv, cap, age[r],
-                                    interval, region, recent[r], elig, cost, growth, preg[j])
+                if kind == RANDOM:  # binds no row arrays (read choose_row)
+                    bridge = random_pick(u[j, U_PICK], elig)
+                else:
+                    bridge = choose_row(kind, p, cursor, r, u[j], load[r], pend[r], inv, cap,
+                                        age[r], interval, region, recent[r], elig, cost, growth,
+                                        preg[j])
             if bridge >= 0 and not has_host:
                 reason = NEW_ROOM if total == 0 else REPLACE_FAILED
             elif bridge >= 0:
@@ -198,9 +204,9 @@ def place_limited(limit: Any, inv: Any, kind: int, p: Any, cursor: Any, u: Any, 
         if room[bridge] > 0:
             streams_load(to_new + min(float(room[bridge]), ln) + max(on_bridges - 1, 0), 1.0,
                          cfg, host)
-            out_cost[j, :] = host
+            out_cost[j, 0], out_cost[j, 1], out_cost[j, 2] = host[0], host[1], host[2]
         else:
-            out_cost[j, :] = cost[0, :]
+            out_cost[j, 0], out_cost[j, 1], out_cost[j, 2] = cost[0, 0], cost[0, 1], cost[0, 2]
         out_bridge[j] = bridge
         out_stress[j] = stress3(load[r, bridge, 0] + pend[r, bridge, 0],
                                 load[r, bridge, 1] + pend[r, bridge, 1],
@@ -208,7 +214,8 @@ def place_limited(limit: Any, inv: Any, kind: int, p: Any, cursor: Any, u: Any, 
         room[bridge] += 1
         rate[bridge] += 1
         if charge:
-            pend[r, bridge, :] += out_cost[j, :]
+            for k in range(3):
+                pend[r, bridge, k] += out_cost[j, k]
             recent[r, bridge] += 1.0
 
 

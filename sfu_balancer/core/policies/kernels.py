@@ -131,9 +131,19 @@ def balanced(p: Any, u: Any, load: Any, pend: Any, inv: Any, age: Any, interval:
 
 
 @jit_inline
+def random_pick(u: float, elig: Any) -> int:
+    """random: a uniformly random eligible bridge."""
+    return pick_any(elig, u)
+
+
+@jit_inline
 def choose_row(kind: int, p: Any, cursor: Any, r: int, u: Any, load: Any, pend: Any, inv: Any,
                cap: Any, age: Any, interval: float, region: Any, recent: Any, elig: Any,
                cost: Any, growth: Any, preg: int) -> int:
+    """The row's choice under policy ``kind``. Inlined, it binds every array argument, and
+    numba reference-counts each binding (two atomic operations): a caller in a per-join loop
+    should call a rule that reads no row arrays (``random_pick``) directly for that kind (in
+    the placement kernel, a third of its time per join for ``random``)."""
     if kind == BALANCED:
         return balanced(p, u, load, pend, inv, age, interval, region, elig, cost, growth, preg)
     if kind == LEAST_LOADED:
@@ -147,7 +157,7 @@ def choose_row(kind: int, p: Any, cursor: Any, r: int, u: Any, load: Any, pend: 
     if kind == ROUND_ROBIN:
         return round_robin(cursor, r, u, elig)
     if kind == RANDOM:
-        return pick_any(elig, u[U_PICK])
+        return random_pick(u[U_PICK], elig)
     if kind == JICOFO:
         return jicofo_single(p, u, load, cap, region, recent, elig, preg)
     return -1
