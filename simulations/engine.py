@@ -3,11 +3,11 @@
 Rules:
 - Replica rows are policy-major: rows [g·S, (g+1)·S) run policy g on seeds 0..S-1, so every
   policy sees the same workload per seed. Each policy group has its own core ``PendingLedger``
-  and random generator, and core's ``place_sequence`` runs on the group's rows only.
+  and random generator, and core's placement kernel runs on the group's rows only.
 - One tick at ``now`` = end of the tick, in this order: provisioned bridges come up, due
   bridges report (noise, delay), the ledger settles on what the balancer sees, scheduled
   failures/drains and autoscaling act, the tick's joins (re-joins first) are admitted and
-  placed by one core ``place_sequence`` call per group (``joins.place_tick``: admission tiers,
+  placed by one call of core's placement kernel per group (``joins.place_tick``: admission tiers,
   room rules and policy, in order within each row), leaves apply, metrics sample the true
   stress, then drains and rebalancing migrate (core ``drain_moves``/``rebalance_moves``, the
   array form of ``plan_drain``/``plan_rebalance``).
@@ -40,7 +40,7 @@ from sfu_balancer.core.policies import FleetView, Policy
 
 from . import kernels
 from .fleet import DRAINING, FAILED, SERVING, Fleet
-from .joins import place_tick
+from .joins import KernelInputs, place_tick
 from .metrics import Metrics
 from .moves import apply_failure, migrate
 from .scenario import FleetEvent, Scenario
@@ -59,6 +59,7 @@ class Group:
     rng: np.random.Generator
     last_rebalanced: np.ndarray  # (S, B)
     extra: tuple[np.ndarray, ...]  # (row, slot, session, member) of the re-joins queued
+    kernel: KernelInputs  # what core's placement kernel reads of the group (joins.py)
     stateless: bool = True  # the policy keeps no per-row state: it may run on a row subset
     # the config's thresholds, read every tick (views, utilization): built once, not per read
     thresholds: Thresholds = field(init=False)
@@ -103,7 +104,10 @@ class Engine:
                 name, slice(g * self.seeds, (g + 1) * self.seeds), policy, config,
                 PendingLedger(self.seeds, b, config.rampup_s, config.recent_window_s),
                 np.random.default_rng([seed, g]), np.full((self.seeds, b), -np.inf),
-                (empty, empty, empty, empty), stateless=type(policy).reset is Policy.reset))
+                (empty, empty, empty, empty),
+                KernelInputs.build(policy, config, self.costs.table, self.seeds,
+                                   self.fleet.capacity),
+                stateless=type(policy).reset is Policy.reset))
         self.thresholds = self.groups[0].config.thresholds
         self.limit = self.fleet.capacity * self.thresholds.as_array()  # core's stress denominator
         self.events = list(scenario.events)
