@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 import sfu_balancer.core.placement as core_placement
+from simulations import engine as sim_engine
 from simulations import joins as sim_joins
 from simulations import kernels, runner
 from simulations.cli import cli
@@ -54,6 +55,12 @@ def test_state_is_consistent_and_ledger_mirror_matches_core(
 
 
 def test_every_decision_goes_through_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's compiled join tick runs core's placement kernel with the inputs core's
+    ``place_sequence`` gives it: routing every tick through ``place_sequence`` itself gives
+    the same run, bit for bit, and every join (and re-join) of it was placed by core."""
+    sc = _steady(policies=["power_of_d", "balanced"], seeds=2)
+    sc = replace(sc, events=(FleetEvent(at_s=1800.0, action="fail", bridge=0),))
+    direct = runner.run(sc)
     calls = {"n": 0, "joins": 0}
     real = core_placement.place_sequence
 
@@ -61,11 +68,18 @@ def test_every_decision_goes_through_core(monkeypatch: pytest.MonkeyPatch) -> No
         calls["n"] += 1
         calls["joins"] += args[1].rows.size
         return real(*args, **kwargs)
+
+    def by_place_sequence(e, g, g_index, now, seen, chunk):  # type: ignore[no-untyped-def]
+        sim_joins.place_tick_by_choose(e, g, now, seen, chunk)
     monkeypatch.setattr(sim_joins, "place_sequence", counting)
-    result = runner.run(_steady(policies=["power_of_d"], seeds=1))
-    assert calls["n"] > 100 and result.summary[0]["joins"] > 100
-    # every join (and re-join) of the run was admitted and placed by core
-    assert calls["joins"] >= result.summary[0]["joins"]
+    monkeypatch.setattr(sim_engine, "place_tick", by_place_sequence)
+    routed = runner.run(sc)
+    joins = sum(row["joins"] + row["rejoins"] for row in routed.summary)
+    assert calls["n"] > 100 and joins > 100
+    assert calls["joins"] >= joins and all(row["rejoins"] > 0 for row in routed.summary)
+    assert routed.summary == direct.summary
+    assert np.array_equal(np.stack(routed.metrics.series), np.stack(direct.metrics.series))
+    assert np.array_equal(routed.metrics.hist, direct.metrics.hist)
     source = "".join(p.read_text() for p in (SCENARIOS.parent).glob("*.py"))
     assert "def choose" not in source and "pick_min" not in source
 
