@@ -1,11 +1,12 @@
 """Compiled membership changes of rooms and the true load they carry (numba, nopython).
 
 Invariants:
-- ``members[r, slot, b]`` counts a room's members per bridge; ``true_load[r]`` (R, B, 3) is
-  the sum over rooms of ``room_load``.
-- One call applies a batch of changes and then adds, per room it changed, the room's load
-  after minus its load before, rooms in ascending (row, slot) order: the order, hence the
-  floats (drift included), of the numpy form (``np.add.at`` over ``np.unique`` keys).
+- ``members[r, slot, b]`` counts a room's members per bridge (never negative);
+  ``true_load[r]`` (R, B, 3) is the sum over rooms of ``room_load``, up to float rounding.
+- Each change is applied at once: the room's load on each bridge after the single step minus
+  its load before is added to ``true_load``, so the order of float additions is event order.
+  The drift this leaves (+/- updates that do not cancel exactly) is rounding only, never a
+  different model; ``kernels.sample`` clamps it at 0 each tick.
 - The hot loops call no compiled helper that takes arrays: numba reference-counts every array
   passed to a call (two atomic operations each), which cost more than the work here.
 """
@@ -24,61 +25,52 @@ from sfu_balancer.core._migrate_kernels import single_bridge_load
 def change_rooms(members: Any, head: Any, rows: Any, slots: Any, bridges: Any, steps: Any,
                  n: int, cp: Any, true_load: Any) -> None:
     """Add ``steps[j]`` members to room (``rows[j]``, ``slots[j]``) on ``bridges[j]`` for
-    j < n, and the rooms' load changes to ``true_load``.
+    j < n, in order, and each change's load difference to ``true_load``.
 
-    ``head`` (R,) is all -1 on entry and on return; meanwhile it starts, per row, the chain
-    (through ``link``) of the rooms changed so far, whose state before the batch is kept in
-    ``saved``. ``cp`` = (last_n, cpu per egress stream, cpu per ingress stream, Mbps per
-    stream), from core's ``CostTable`` (``CostModel.params``)."""
-    n_slots, width = members.shape[1], members.shape[2]
-    keys, link = np.empty(n, np.int64), np.empty(n, np.int64)
-    saved = np.empty((n, width), members.dtype)
-    rooms = 0
+    ``head`` (R,) is all -1 on entry and on return (unused: kept for the callers' signature,
+    from when changes were batched per room). ``cp`` = (last_n, cpu per egress stream, cpu per
+    ingress stream, Mbps per stream), from core's ``CostTable`` (``CostModel.params``)."""
+    width = members.shape[2]
     for j in range(n):
-        r, s = rows[j], slots[j]
-        key = r * n_slots + s
-        t = head[r]
-        while t >= 0 and keys[t] != key:
-            t = link[t]
-        if t < 0:  # the room's first change in this batch: remember it as it was
-            keys[rooms], link[rooms], head[r] = key, head[r], rooms
-            for b in range(width):
-                saved[rooms, b] = members[r, s, b]
-            rooms += 1
-        members[r, s, bridges[j]] += steps[j]
-    # Events arrive sorted by seed, hence nearly sorted by key: insertion sort is ~linear.
-    order = np.arange(rooms)
-    for i in range(1, rooms):
-        t = order[i]
-        j = i - 1
-        while j >= 0 and keys[order[j]] > keys[t]:
-            order[j + 1] = order[j]
-            j -= 1
-        order[j + 1] = t
-    for i in range(rooms):
-        t = order[i]
-        r, s = keys[t] // n_slots, keys[t] % n_slots
-        head[r] = -1
-        # room_load before and after, bridge by bridge (no (B, 3) temporaries: this loop is
-        # most of a join's or leave's cost). A bridge without members before or after has
-        # load exactly +0.0 in both, a delta of +0.0, which changes no true load (none is
-        # ever -0.0: every term is a sum of non-negative products): it is skipped.
-        total0 = total1 = 0.0
-        k0 = k1 = 0
-        for b in range(width):
-            total0 += saved[t, b]
-            k0 += saved[t, b] > 0
-            total1 += members[r, s, b]
-            k1 += members[r, s, b] > 0
-        for b in range(width):
-            x0, x1 = saved[t, b], members[r, s, b]
-            if x0 == 0 and x1 == 0:
-                continue
-            cpu0, out0, in0 = bridge_load(float(x0), total0, k0, cp)
-            cpu1, out1, in1 = bridge_load(float(x1), total1, k1, cp)
+        r, s, b, step = rows[j], slots[j], bridges[j], steps[j]
+        if step == 0:
+            continue  # no member moves: no load changes
+        # The room before: its size and how many bridges hold members (one pass over B, no
+        # (B,) temporaries: this loop is most of a join's or leave's cost).
+        total0 = k0 = 0
+        for c in range(width):
+            x = members[r, s, c]
+            total0 += x
+            k0 += x > 0
+        x0 = members[r, s, b]
+        x1 = x0 + step
+        total1 = total0 + step
+        k1 = k0 - (x0 > 0) + (x1 > 0)
+        members[r, s, b] = x1
+        if k0 <= 1 and k1 <= 1:
+            # On at most one bridge before and after (the common case): that bridge is b, since
+            # a step onto another bridge would make two. No other bridge holds members, and a
+            # bridge without members has load +0.0 either side: only b changes.
+            cpu0, out0, in0 = bridge_load(float(x0), float(total0), k0, cp)
+            cpu1, out1, in1 = bridge_load(float(x1), float(total1), k1, cp)
             true_load[r, b, 0] += cpu1 - cpu0
             true_load[r, b, 1] += out1 - out0
             true_load[r, b, 2] += in1 - in0
+            continue
+        # Split before or after: the relay streams of every bridge of the room change with the
+        # room's size and bridge count, so each bridge holding members before or after is
+        # updated. A bridge with none either side has load +0.0 both times (every term is a
+        # sum of non-negative products, never -0.0): it is skipped.
+        for c in range(width):
+            y1 = members[r, s, c]
+            y0 = x0 if c == b else y1
+            if y0 == 0 and y1 == 0:
+                continue
+            cpu0, out0, in0 = bridge_load(float(y0), float(total0), k0, cp)
+            cpu1, out1, in1 = bridge_load(float(y1), float(total1), k1, cp)
+            true_load[r, c, 0] += cpu1 - cpu0
+            true_load[r, c, 1] += out1 - out0
+            true_load[r, c, 2] += in1 - in0
 
 
 @jit_inline
