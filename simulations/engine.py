@@ -88,8 +88,8 @@ class Engine:
         self.split = np.zeros((self.replicas, schedule.slots), dtype=np.bool_)
         self.count = np.zeros((self.replicas, b), dtype=np.int64)  # participants per bridge
         self.true_load = np.zeros((self.replicas, b, 3))
-        # per row, the start of a compiled pass's chain of that row's rooms or joins, -1 = none
-        # between passes (rooms.change_rooms, kernels.gather_joins)
+        # per row, the start of gather_joins's chain of that row's joins, -1 = none between
+        # calls (kernels.gather_joins)
         self.head = np.full(self.replicas, -1, dtype=np.int64)
         self.metrics = Metrics(self.replicas, b)
         self.stress = np.zeros((self.replicas, b))  # true stress, as of the last sample
@@ -217,7 +217,7 @@ class Engine:
             return
         kernels.leave_tick(leaves.seed, leaves.slot, leaves.session, chunk.start, chunk.stop,
                            len(self.groups), self.seeds, self.where, self.members, self.count,
-                           self.true_load, self.costs.params, self.head)
+                           self.true_load, self.costs.params)
 
     def record(self, now: float, seen: tuple[np.ndarray, np.ndarray]) -> None:
         """One series sample from the figures of the tick's ``metrics.sample``."""

@@ -110,7 +110,7 @@ def join_tick(x_rows: Any, x_slots: Any, x_sessions: Any, x_members: Any, seed: 
                   table, True, bridge, reason, cost, np.empty(n), np.empty(n),
                   np.empty(n, np.bool_))
     kernels.apply_joins(row0, rows, slots, sess, mems, rejoin, bridge, reason, NEW_ROOM,
-                        IS_SPLIT, members, where, tag, count, true_load, split, cp, head,
+                        IS_SPLIT, members, where, tag, count, true_load, split, cp,
                         reasons_m, joins_m, rejected_m, splits_m, use_rate, rate_cur)
     return rows, bridge, cost
 
@@ -175,6 +175,6 @@ def place_tick_by_choose(e: Engine, g: Group, now: float,
     kernels.apply_joins(g.rows.start, rows, slots, sessions, members, rejoin, out.bridge,
                         out.reason, NEW_ROOM, IS_SPLIT, e.members, e.where, e.tag, e.count,
                         e.true_load, e.split,
-                        e.costs.params, e.head, m.reasons, m.joins, m.rejected, m.splits,
+                        e.costs.params, m.reasons, m.joins, m.rejected, m.splits,
                         use_rate, cur)
     g.ledger.add(rows, out.bridge, out.cost, now, precharged=True)

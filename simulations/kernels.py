@@ -32,8 +32,7 @@ TAG = 128  # tag = room slot × TAG + member index (members are int8 in the sche
 
 @jit
 def leave_tick(seed: Any, slot: Any, session: Any, lo: int, hi: int, groups: int, seeds: int,
-               where: Any, members: Any, count: Any, true_load: Any, cp: Any,
-               head: Any) -> None:
+               where: Any, members: Any, count: Any, true_load: Any, cp: Any) -> None:
     """Leaves ``lo:hi`` of the schedule, in every policy group; a session never connected
     (refused, or lost to a failure and not yet re-placed) has nothing to leave."""
     size = groups * (hi - lo)
@@ -50,7 +49,7 @@ def leave_tick(seed: Any, slot: Any, session: Any, lo: int, hi: int, groups: int
             n += 1
             count[r, b] -= 1
             where[r, q] = -1
-    change_rooms(members, head, rows, slots, bridges, np.full(n, -1), n, cp, true_load)
+    change_rooms(members, rows, slots, bridges, np.full(n, -1), n, cp, true_load)
 
 
 @jit
@@ -89,7 +88,7 @@ def gather_joins(x_rows: Any, x_slots: Any, x_sessions: Any, x_members: Any, see
 @jit
 def apply_joins(row0: Any, rows: Any, slots: Any, sess: Any, mems: Any, rejoin: Any,
                 bridge: Any, reason: Any, new_room: int, is_split: Any, members: Any,
-                where: Any, tag: Any, count: Any, true_load: Any, split: Any, cp: Any, head: Any,
+                where: Any, tag: Any, count: Any, true_load: Any, split: Any, cp: Any,
                 reasons_m: Any, joins_m: Any, rejected_m: Any, splits_m: Any,
                 use_rate: bool, rate_cur: Any) -> None:
     """Apply core's placements of one group's tick, in join order. A room's first join
@@ -124,12 +123,12 @@ def apply_joins(row0: Any, rows: Any, slots: Any, sess: Any, mems: Any, rejoin: 
         tag[gr, sess[j]] = s * TAG + mems[j]
         if use_rate:
             rate_cur[gr, s, b] += 1
-    change_rooms(members, head, c_rows, c_slots, c_bridges, np.ones(n, np.int64), n, cp,
+    change_rooms(members, c_rows, c_slots, c_bridges, np.ones(n, np.int64), n, cp,
                  true_load)
 
 
 @jit
-def move_rooms(gr: int, slots: Any, srcs: Any, dsts: Any, members: Any, head: Any, where: Any,
+def move_rooms(gr: int, slots: Any, srcs: Any, dsts: Any, members: Any, where: Any,
                tag: Any, count: Any, migrations: Any, migrated: Any, cp: Any,
                true_load: Any) -> Any:
     """Row ``gr``'s planned moves, in order: room ``slots[i]``'s members on ``srcs[i]`` go to
@@ -138,7 +137,7 @@ def move_rooms(gr: int, slots: Any, srcs: Any, dsts: Any, members: Any, head: An
     sizes = np.empty(slots.shape[0], np.int64)
     for i in range(slots.shape[0]):
         s, src, dst = slots[i], srcs[i], dsts[i]
-        n = move_portion(members, head, gr, s, src, dst, cp, true_load)
+        n = move_portion(members, gr, s, src, dst, cp, true_load)
         for q in range(where.shape[1]):
             if where[gr, q] == src and tag[gr, q] // TAG == s:
                 where[gr, q] = dst

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 
 def apply_failure(e: Engine, bridge: int) -> None:
-    rooms.fail_bridge(e.members, e.head, bridge, e.costs.params, e.true_load)
+    rooms.fail_bridge(e.members, bridge, e.costs.params, e.true_load)
     e.true_load[:, bridge] = 0.0
     e.count[:, bridge] = 0
     sr, sq = np.nonzero(e.where == bridge)
@@ -78,7 +78,7 @@ def migrate(e: Engine, now: float, seen: tuple[np.ndarray, np.ndarray], drain: b
                 g.last_rebalanced[r, shed] = now
             if moved.size:
                 sizes = kernels.move_rooms(gr, slot[moved], bridge[moved], targets, e.members,
-                                           e.head, e.where, e.tag, e.count,
+                                           e.where, e.tag, e.count,
                                            e.metrics.migrations, e.metrics.migrated,
                                            e.costs.params, e.true_load)
                 charged.append((np.full(moved.size, r), targets, sizes))

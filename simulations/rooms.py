@@ -22,14 +22,13 @@ from sfu_balancer.core._migrate_kernels import single_bridge_load
 
 
 @jit
-def change_rooms(members: Any, head: Any, rows: Any, slots: Any, bridges: Any, steps: Any,
-                 n: int, cp: Any, true_load: Any) -> None:
+def change_rooms(members: Any, rows: Any, slots: Any, bridges: Any, steps: Any, n: int,
+                 cp: Any, true_load: Any) -> None:
     """Add ``steps[j]`` members to room (``rows[j]``, ``slots[j]``) on ``bridges[j]`` for
     j < n, in order, and each change's load difference to ``true_load``.
 
-    ``head`` (R,) is all -1 on entry and on return (unused: kept for the callers' signature,
-    from when changes were batched per room). ``cp`` = (last_n, cpu per egress stream, cpu per
-    ingress stream, Mbps per stream), from core's ``CostTable`` (``CostModel.params``)."""
+    ``cp`` = (last_n, cpu per egress stream, cpu per ingress stream, Mbps per stream), from
+    core's ``CostTable`` (``CostModel.params``)."""
     width = members.shape[2]
     for j in range(n):
         r, s, b, step = rows[j], slots[j], bridges[j], steps[j]
@@ -113,7 +112,7 @@ def rooms_load(rooms: Any, cp: Any) -> Any:
 
 
 @jit
-def fail_bridge(members: Any, head: Any, gone: int, cp: Any, true_load: Any) -> None:
+def fail_bridge(members: Any, gone: int, cp: Any, true_load: Any) -> None:
     """Every room loses its members on bridge ``gone`` (its other bridges lose the relay)."""
     hit = 0
     for r in range(members.shape[0]):
@@ -127,15 +126,15 @@ def fail_bridge(members: Any, head: Any, gone: int, cp: Any, true_load: Any) -> 
             if members[r, s, gone] > 0:
                 rows[j], slots[j], steps[j] = r, s, -members[r, s, gone]
                 j += 1
-    change_rooms(members, head, rows, slots, np.full(hit, gone), steps, hit, cp, true_load)
+    change_rooms(members, rows, slots, np.full(hit, gone), steps, hit, cp, true_load)
 
 
 @jit
-def move_portion(members: Any, head: Any, r: int, s: int, src: int, dst: int, cp: Any,
+def move_portion(members: Any, r: int, s: int, src: int, dst: int, cp: Any,
                  true_load: Any) -> int:
     """Room ``s`` of row ``r`` moves its members on ``src`` to ``dst``; returns how many."""
     n = members[r, s, src]
-    change_rooms(members, head, np.array([r, r]), np.array([s, s]), np.array([src, dst]),
+    change_rooms(members, np.array([r, r]), np.array([s, s]), np.array([src, dst]),
                  np.array([-n, n]), 2, cp, true_load)
     return int(n)
 

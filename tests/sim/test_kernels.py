@@ -84,12 +84,10 @@ def test_change_rooms_equals_the_numpy_room_delta(seed: int) -> None:
     def change() -> None:
         np.add.at(ref_members, (rows, slots, bridges), 1)
     _room_delta(ref_load, ref_members, rows, slots, change)
-    head = np.full(4, -1, np.int64)
-    rooms.change_rooms(members, head, rows, slots, bridges, steps, n, COSTS.params, true_load)
+    rooms.change_rooms(members, rows, slots, bridges, steps, n, COSTS.params, true_load)
     assert np.array_equal(members, ref_members)
     _assert_close(true_load, ref_load)
     _assert_true_load(true_load, members)
-    assert np.all(head == -1)
 
 
 def _change(rng: np.random.Generator, ref: np.ndarray, r: int, s: int) -> tuple[int, int]:
@@ -118,7 +116,6 @@ def test_random_changes_keep_the_true_load_the_sum_of_room_loads(seed: int) -> N
     n_rows, n_slots, width = 3, 4, 4
     members, _, _, _, true_load = _state(rng, n_rows, n_slots, width, 8)
     ref = members.astype(np.int64)
-    head = np.full(n_rows, -1, np.int64)
     for _ in range(150):
         kind = rng.random()
         if kind < 0.6:  # one call of 1-8 changes, over few rooms so that some repeat
@@ -131,7 +128,7 @@ def test_random_changes_keep_the_true_load_the_sum_of_room_loads(seed: int) -> N
                 r, s = picks[int(rng.integers(0, 2))]
                 rows[j], slots[j] = r, s
                 bridges[j], steps[j] = _change(rng, ref, r, s)
-            rooms.change_rooms(members, head, rows, slots, bridges, steps, k, COSTS.params,
+            rooms.change_rooms(members, rows, slots, bridges, steps, k, COSTS.params,
                                true_load)
         elif kind < 0.95:  # a move of one portion (possibly empty) to another bridge
             r, s = int(rng.integers(0, n_rows)), int(rng.integers(0, n_slots))
@@ -140,15 +137,14 @@ def test_random_changes_keep_the_true_load_the_sum_of_room_loads(seed: int) -> N
             moved = int(ref[r, s, src])
             ref[r, s, dst] += moved
             ref[r, s, src] = 0
-            assert rooms.move_portion(members, head, r, s, src, dst, COSTS.params,
+            assert rooms.move_portion(members, r, s, src, dst, COSTS.params,
                                       true_load) == moved
         else:
             gone = int(rng.integers(0, width))
             ref[:, :, gone] = 0
-            rooms.fail_bridge(members, head, gone, COSTS.params, true_load)
+            rooms.fail_bridge(members, gone, COSTS.params, true_load)
         assert np.array_equal(members, ref)
         _assert_true_load(true_load, members)
-        assert np.all(head == -1)
 
 
 @settings(max_examples=30, deadline=None)
@@ -178,14 +174,12 @@ def test_leave_tick_equals_the_numpy_leave(seed: int, groups: int) -> None:
     _room_delta(ref[3], ref[0], rows, t_slot, change)
     np.add.at(ref[2], (rows, bridge), -1)
     ref[1][rows, t_session] = -1
-    head = np.full(seeds * groups, -1, np.int64)
     kernels.leave_tick(seed_, slot, session, 0, seed_.size, groups, seeds, where, members,
-                       count, true_load, COSTS.params, head)
+                       count, true_load, COSTS.params)
     for got, want in zip((members, where, count), ref[:3], strict=True):
         assert np.array_equal(got, want)
     _assert_close(true_load, ref[3])
     _assert_true_load(true_load, members)
-    assert np.all(head == -1)
 
 
 @settings(max_examples=30, deadline=None)
@@ -257,10 +251,9 @@ def test_gather_and_apply_joins_equal_the_numpy_forms(seed: int) -> None:
     ref[1][gr, pq] = pb
     ref[10][gr, pq] = ps * kernels.TAG + pm
     np.add.at(ref[9], (gr, ps, pb), 1)
-    head = np.full(seeds + 1, -1, np.int64)
     kernels.apply_joins(1, rows, g_slots, sess, mems, rejoin, bridge, reason, NEW_ROOM,
                         IS_SPLIT, members, where, tag, count, true_load, split, COSTS.params,
-                        head, *metrics, True, cur)
+                        *metrics, True, cur)
     got_all = (members, where, count, true_load, split, *metrics, cur, tag)
     for i, (got, want) in enumerate(zip(got_all, ref, strict=True)):
         if i == 3:
@@ -268,7 +261,6 @@ def test_gather_and_apply_joins_equal_the_numpy_forms(seed: int) -> None:
         else:
             assert np.array_equal(got, want)
     _assert_true_load(true_load, members)
-    assert np.all(head == -1)
 
 
 def _numpy_report(now, next_due, state, interval, true_load, noise, rng, reported,  # type: ignore[no-untyped-def]
@@ -367,8 +359,7 @@ def test_failure_and_move_equal_the_numpy_room_delta(seed: int) -> None:
     def fail() -> None:
         ref_members[rows, slots, 1] = 0
     _room_delta(ref_load, ref_members, rows, slots, fail)
-    head = np.full(3, -1, np.int64)
-    rooms.fail_bridge(members, head, 1, COSTS.params, true_load)
+    rooms.fail_bridge(members, 1, COSTS.params, true_load)
     assert np.array_equal(members, ref_members)
     _assert_close(true_load, ref_load)
     _assert_true_load(true_load, members)
@@ -380,11 +371,10 @@ def test_failure_and_move_equal_the_numpy_room_delta(seed: int) -> None:
         ref_members[r, s, 2] += moved
         ref_members[r, s, 0] = 0
     _room_delta(ref_load, ref_members, np.array([r]), np.array([s]), move)
-    assert rooms.move_portion(members, head, r, s, 0, 2, COSTS.params, true_load) == moved
+    assert rooms.move_portion(members, r, s, 0, 2, COSTS.params, true_load) == moved
     assert np.array_equal(members, ref_members)
     _assert_close(true_load, ref_load)
     _assert_true_load(true_load, members)
-    assert np.all(head == -1)
 
 
 @settings(max_examples=30, deadline=None)
@@ -417,8 +407,8 @@ def test_move_rooms_equals_the_numpy_moves(seed: int) -> None:
         ref_migrated[gr] += moved
         want.append(moved)
     migrations, migrated = np.zeros(rows, np.int64), np.zeros(rows, np.int64)
-    got = kernels.move_rooms(gr, move_slots, srcs, dsts, members, np.full(rows, -1, np.int64),
-                             where, tag, count, migrations, migrated, COSTS.params, true_load)
+    got = kernels.move_rooms(gr, move_slots, srcs, dsts, members, where, tag, count, migrations,
+                             migrated, COSTS.params, true_load)
     assert got.tolist() == want
     for a, w in zip((members, where, count, migrations, migrated),
                     (*ref[:3], ref_migrations, ref_migrated), strict=True):
