@@ -69,6 +69,30 @@ def settle(row: Any, bridge: Any, cost: Any, placed_at: Any, settled: Any, n: in
 
 
 @jit
+def settle_pending(row: Any, bridge: Any, cost: Any, placed_at: Any, settled: Any, n: int,
+                   measured_at: Any, now: float, rampup_s: float, window_s: float,
+                   out: Any) -> int:
+    """``settle``, and ``out`` (R, B, 3) = ``pending`` of the entries it keeps, in the same
+    pass (the kept entries in their order: the same floats as ``pending`` after ``settle``).
+    Returns the new count."""
+    out[:] = 0.0
+    keep = 0
+    oldest = now - window_s
+    for i in range(n):
+        if not settled[i] and measured_at[row[i], bridge[i]] >= placed_at[i] + rampup_s:
+            settled[i] = True
+        if settled[i] and placed_at[i] <= oldest:
+            continue
+        if keep != i:
+            _move(row, bridge, cost, placed_at, settled, i, keep)
+        if not settled[keep]:
+            for k in range(3):
+                out[row[keep], bridge[keep], k] += cost[keep, k]
+        keep += 1
+    return keep
+
+
+@jit
 def forget_bridge(row: Any, bridge: Any, cost: Any, placed_at: Any, settled: Any, n: int,
                   gone: int) -> int:
     """Drop every entry on bridge ``gone``; returns the new count."""

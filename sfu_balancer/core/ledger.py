@@ -110,14 +110,19 @@ class PendingLedger:
                 _kernels.charge_pending(self._pending_cache, rows, bridges, costs)  # same floats
 
     def settle(self, measured_at: FloatArray, now: float) -> None:
-        """Clear charges that reports measured at ``measured_at`` (R, B) now show."""
+        """Clear charges that reports measured at ``measured_at`` (R, B) now show. A ledger
+        whose ``pending()`` was read has it summed again in the same pass (a simulator reads
+        it every tick, and some entry settles in most ticks)."""
         if self._n == 0:
             return
-        self._n, newly = _kernels.settle(
-            *self._entries(), self._n, np.ascontiguousarray(measured_at, dtype=np.float64),
-            float(now), self.rampup_s, self.recent_window_s)
-        if newly:
-            self._pending_cache = None
+        seen = np.ascontiguousarray(measured_at, dtype=np.float64)
+        if self._pending_cache is not None:
+            self._n = _kernels.settle_pending(*self._entries(), self._n, seen, float(now),
+                                              self.rampup_s, self.recent_window_s,
+                                              self._pending_cache)
+            return
+        self._n, _ = _kernels.settle(*self._entries(), self._n, seen, float(now),
+                                     self.rampup_s, self.recent_window_s)
 
     def forget_bridge(self, bridge: int) -> None:
         """Drop every charge on ``bridge`` (it failed or left the fleet)."""
@@ -134,7 +139,8 @@ class PendingLedger:
     def pending(self) -> FloatArray:
         """(R, B, 3) forecast load not yet visible in reports. The array is the ledger's
         own: ``add`` adds its charges to it in place (a simulator tick would otherwise sum
-        every entry again for the next read); copy it to keep a snapshot."""
+        every entry again for the next read) and ``settle`` sums it again in place; copy it
+        to keep a snapshot."""
         if self._pending_cache is None:
             total = np.empty((self.replicas, self.bridges, 3), dtype=np.float64)
             _kernels.pending(self._row, self._bridge, self._cost, self._settled, self._n, total)
