@@ -69,8 +69,10 @@ def test_compiled_ledger_equals_the_numpy_rules(seed: int, replicas: int, bridge
         costs = rng.random((n, 3))
         ledger.add(rows, picks, costs, now)
         ref.add(rows, picks, costs, now)
-        # the cached total, charged in place by add, equals the sum over the entries
-        assert np.array_equal(ledger.pending(), ref.pending())
+        # the cached total, charged in place by add, equals the sum over the entries; read
+        # or not, settle then sums it again in its own pass or leaves it to the next read
+        if rng.random() < 0.7:
+            assert np.array_equal(ledger.pending(), ref.pending())
         due = rng.random((replicas, bridges)) < 0.5
         measured[due] = now
         ledger.settle(measured, now)
