@@ -7,8 +7,9 @@ Rules:
   FAILED from any state. Only SERVING and DRAINING bridges that have reported are
   ``available``; only SERVING ones are ``open_for_new`` (core's meaning).
 - Reports: each bridge measures its true load every ``report_interval_s`` at its own phase,
-  with multiplicative Gaussian noise; the balancer sees a report ``delay_s`` after it is
-  measured (rounded to ticks). Report age = now - measured_at of the report it sees.
+  with multiplicative Gaussian noise (one factor per report: ``kernels.report``); the
+  balancer sees a report ``delay_s`` after it is measured (rounded to ticks). Report age =
+  now - measured_at of the report it sees.
 - Autoscaling belongs to the operator, not to routing: above ``scale_up_at`` core's
   ``fleet_utilization`` one bridge is provisioned (ready after ``provisioning_delay_s``);
   below ``scale_down_at`` the serving bridge with the least true load is drained.

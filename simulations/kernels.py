@@ -153,19 +153,18 @@ def move_rooms(gr: int, slots: Any, srcs: Any, dsts: Any, members: Any, where: A
 def report(now: float, next_due: Any, state: Any, interval: float, true_load: Any,
            noise: float, rng: Any, reported: Any, measured_at: Any) -> None:
     """Due live bridges measure their true load × max(1 + noise·z, 0), z standard normal
-    from ``rng`` (a numpy Generator: numba draws the same stream numpy does), three per due
-    bridge in row-major order, as numpy's ``rng.standard_normal((due, 3))``; every late phase
-    moves past ``now``."""
+    from ``rng``, one per due bridge in row-major order: one factor for the report's CPU and
+    bandwidth alike, since a bridge's CPU and both bandwidths all follow the packet rate it
+    forwards (its error is one error of that rate, not three independent ones). Every late
+    phase moves past ``now``."""
     for r in range(state.shape[0]):
         for b in range(state.shape[1]):
             if not now >= next_due[r, b]:
                 continue
             if SERVING <= state[r, b] <= DRAINING:
+                factor = max(1.0 + noise * rng.standard_normal(), 0.0) if noise > 0 else 1.0
                 for k in range(3):
-                    m = true_load[r, b, k]
-                    if noise > 0:
-                        m = m * max(1.0 + noise * rng.standard_normal(), 0.0)
-                    reported[r, b, k] = m
+                    reported[r, b, k] = true_load[r, b, k] * factor
                 measured_at[r, b] = now
             next_due[r, b] += interval * (np.floor((now - next_due[r, b]) / interval) + 1.0)
 

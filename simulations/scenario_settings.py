@@ -83,7 +83,7 @@ class FleetEvent:
 @dataclass(frozen=True)
 class StatsSettings:
     report_interval_s: float = 5.0
-    noise: float = 0.0  # relative std-dev of each reported load component
+    noise: float = 0.0  # relative std-dev of a report's load (one factor, all components)
     delay_s: float = 0.0  # reports reach the balancer this long after they are measured
 
 

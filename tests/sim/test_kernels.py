@@ -270,8 +270,9 @@ def _numpy_report(now, next_due, state, interval, true_load, noise, rng, reporte
     if due.any():
         measured = true_load[due]
         if noise > 0:
-            measured = measured * np.maximum(1.0 + noise * rng.standard_normal(measured.shape),
-                                             0.0)
+            # one factor per report, for its three components
+            factor = np.maximum(1.0 + noise * rng.standard_normal(measured.shape[0]), 0.0)
+            measured = measured * factor[:, None]
         reported[due] = measured
         measured_at[due] = now
     late = now >= next_due
