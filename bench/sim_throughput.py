@@ -14,14 +14,10 @@ run first loads the engine's compiled code (numba's on-disk cache): a one-time c
 throughput. The batched figure defaults to 4,096 replicas (the per-tick Python work is then
 amortised; 2,048 give ~10 % less); 256 replicas are printed as well.
 
-Figures (2026-12-01, 2-core VM, ``taskset -c 1``; details, history and where the time goes:
-docs/scenarios.md, "Speed"): batched over 4,096 replicas at f0cb5d0, 2.80-3.44 M events/s
-and 29.3-39.1x SimPy in nine runs at load 1-4.6 (the code before, a1dc30d: 2.33-3.36 M,
-26.1-37.0x in four runs the same hour); alternated engine runs put the gain at ~3-5 %, less
-than the spread from run to run. The target of 30x is met at about the median, not
-with margin; 5 M events/s is not met. ~55 % of the time is the per-event passes (core's
-placement kernel ~90 ns a join, the simulator's join apply ~73 ns and leaves ~100 ns) and the
-rest per-tick work (reports with their noise draws, ledger, metrics, Python).
+Figures, history and where the time goes: docs/performance.md. On 2026-12-01 evening
+(2-core VM, ``taskset -c 1``, a slow host: SimPy at 50-58 k events/s instead of ~105 k) the
+4,096-replica engine gave 2.09-2.14 M events/s and 36.9-42.6x SimPy at 68fabf5, against
+1.69 M and 29.1x for the code before (1a59712) in the same minutes: 30x is met, 5 M is not.
 
 The memory check runs in a child process of its own (nothing else ran in it), and its peak
 resident set is read with getrusage(RUSAGE_CHILDREN) once the child has exited.

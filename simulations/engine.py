@@ -20,9 +20,9 @@ Rules:
   the (room slot, member) form of ``where`` was 100 times larger, and every join and leave
   missed the caches on it.
 - The loop over ticks is Python; each step within a tick is one compiled pass over every
-  replica (``kernels``, ``rooms``, core's ledger passes) that touches only the tick's events
-  or sweeps the (R, B) fleet once. Numbers are those of the former numpy form of each step
-  (same float operations in the same order, same random stream).
+  replica (``kernels``, ``rooms``, ``joins.join_tick``, core's ledger passes) that touches
+  only the tick's events or sweeps the (R, B) fleet once. A seed gives the same run whatever
+  the machine; the true load is the sum of room loads up to float rounding (``rooms``).
 """
 
 from __future__ import annotations
