@@ -16,8 +16,9 @@ amortised; 2,048 give ~10 % less); 256 replicas are printed as well.
 
 Figures, history and where the time goes: docs/performance.md. On 2026-12-01 evening
 (2-core VM, ``taskset -c 1``, a slow host: SimPy at 50-58 k events/s instead of ~105 k) the
-4,096-replica engine gave 2.09-2.14 M events/s and 36.9-42.6x SimPy at 68fabf5, against
-1.69 M and 29.1x for the code before (1a59712) in the same minutes: 30x is met, 5 M is not.
+4,096-replica engine gave 2.09-2.93 M events/s and 35.9-45.4x SimPy in four runs at
+68fabf5, against 1.69 and 2.45 M, 29.1x and 27.1x, for the code before (1a59712) in
+between: 30x is met, 5 M is not.
 
 The memory check runs in a child process of its own (nothing else ran in it), and its peak
 resident set is read with getrusage(RUSAGE_CHILDREN) once the child has exited.
