@@ -21,8 +21,8 @@ Rules:
   missed the caches on it.
 - The loop over ticks is Python; each step within a tick is one compiled pass over every
   replica (``kernels``, ``rooms``, ``joins.join_tick``, core's ledger passes) that touches
-  only the tick's events or sweeps the (R, B) fleet once. A seed gives the same run whatever
-  the machine; the true load is the sum of room loads up to float rounding (``rooms``).
+  only the tick's events or sweeps the (R, B) fleet once. A seed gives the same run every
+  time; the true load is the sum of room loads up to float rounding (``rooms``).
 """
 
 from __future__ import annotations
