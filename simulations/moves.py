@@ -6,7 +6,10 @@ Rules:
   surviving bridges).
 - Migrations come from core's ``drain_moves`` (draining bridges past their deadline) and
   ``rebalance_moves`` (hot bridges, every ``rebalance_every_s``), the array forms of
-  ``plan_drain`` and ``plan_rebalance``, called per replica row of the group's view.
+  ``plan_drain`` and ``plan_rebalance``, called per replica row of the group's view; for a
+  policy never asked from Python, every due row's rebalancing plan comes from one
+  ``rebalance_moves_rows`` call (the same plans, the same draws, without a Python call per
+  row).
   Jicofo's load redistributor is off by default, so policies that never split (the
   ``jicofo_single`` baseline) are not rebalanced; drains apply to everyone.
 - A moved portion is charged to the target in the core ledger with core's room cost
@@ -20,14 +23,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sfu_balancer.core.load import room_streams
-from sfu_balancer.core.migration import drain_moves, rebalance_due, rebalance_moves
+from sfu_balancer.core.migration import (
+    RowPortions,
+    asked_from_python,
+    drain_moves,
+    rebalance_due,
+    rebalance_moves,
+    rebalance_moves_rows,
+)
 
 from . import kernels, rooms
 from .fleet import DRAINING
 from .kernels import TAG
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from sfu_balancer.core.policies import FleetView
+
+    from .engine import Engine, Group
 
 
 def apply_failure(e: Engine, bridge: int) -> None:
@@ -55,6 +67,9 @@ def migrate(e: Engine, now: float, seen: tuple[np.ndarray, np.ndarray], drain: b
         if not drain and not g.policy.splits:
             continue
         view = e.view(g, now, seen)
+        if not drain and not asked_from_python(g.policy):
+            rebalance_rows(e, g, view, now)
+            continue
         if drain:
             due = ((e.fleet.state[g.rows] == DRAINING)
                    & (e.fleet.drain_deadline[g.rows] <= now) & (e.count[g.rows] > 0))
@@ -82,9 +97,40 @@ def migrate(e: Engine, now: float, seen: tuple[np.ndarray, np.ndarray], drain: b
                                            e.metrics.migrations, e.metrics.migrated,
                                            e.costs.params, e.true_load)
                 charged.append((np.full(moved.size, r), targets, sizes))
-        if charged:
-            # One ledger call per group, entries in move order: every plan of this pass read
-            # the view taken before it, so charging at the end changes nothing it saw.
-            rows, dsts, sizes = (np.concatenate(c) for c in zip(*charged, strict=True))
-            egress, ingress = room_streams(sizes, e.costs.table.last_n)
-            g.ledger.add(rows, dsts, e.costs.table.streams_to_load(egress, ingress), now)
+        charge_moves(e, g, charged, now)
+
+
+def rebalance_rows(e: Engine, g: Group, view: FleetView, now: float) -> None:
+    """``migrate``'s rebalancing for a policy never asked from Python: every due row's plan
+    in one core call (``rebalance_moves_rows``), the same plans as row by row."""
+    due = rebalance_due(view, g.last_rebalanced, now, g.config)
+    rows = np.flatnonzero(due.any(axis=1))
+    if rows.size == 0:
+        return
+    slot, bridge, size, hosts, starts = rooms.portions_rows(e.members, g.rows.start, rows, due)
+    portion, target, moves, shed, shed_count = rebalance_moves_rows(
+        view, RowPortions(rows, starts, bridge, size, hosts), g.last_rebalanced[rows], now,
+        g.policy, g.config, e.costs.table, g.rng)
+    charged: list[tuple[np.ndarray, ...]] = []
+    for k, r in enumerate(rows.tolist()):
+        g.last_rebalanced[r, shed[k, :shed_count[k]]] = now
+        if moves[k] == 0:
+            continue
+        lo = starts[k]
+        moved, targets = lo + portion[lo:lo + moves[k]], target[lo:lo + moves[k]]
+        sizes = kernels.move_rooms(g.rows.start + r, slot[moved], bridge[moved], targets,
+                                   e.members, e.where, e.tag, e.count, e.metrics.migrations,
+                                   e.metrics.migrated, e.costs.params, e.true_load)
+        charged.append((np.full(moves[k], r), targets, sizes))
+    charge_moves(e, g, charged, now)
+
+
+def charge_moves(e: Engine, g: Group, charged: list[tuple[np.ndarray, ...]],
+                 now: float) -> None:
+    """The moves of a pass, (rows, targets, sizes) per row, charged in one ledger call, in
+    move order: every plan of the pass read the view taken before it, so charging at the
+    end changes nothing it saw."""
+    if charged:
+        rows, dsts, sizes = (np.concatenate(c) for c in zip(*charged, strict=True))
+        egress, ingress = room_streams(sizes, e.costs.table.last_n)
+        g.ledger.add(rows, dsts, e.costs.table.streams_to_load(egress, ingress), now)

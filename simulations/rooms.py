@@ -161,3 +161,28 @@ def portions(room: Any, due: Any) -> tuple[Any, Any, Any, Any]:
                         hosts[i, c] = room[s, c] > 0
                     i += 1
     return slot, bridge, size, hosts
+
+
+@jit
+def portions_rows(members: Any, row0: int, rows: Any, due: Any
+                  ) -> tuple[Any, Any, Any, Any, Any]:
+    """``portions`` of rows ``row0 + rows[k]`` of ``members`` on the bridges ``due[rows[k]]``,
+    one row after the other: (slot, bridge, members, hosts, starts), row k's portions being
+    ``starts[k]:starts[k + 1]``."""
+    width = members.shape[2]
+    starts = np.zeros(rows.shape[0] + 1, np.int64)
+    for k in range(rows.shape[0]):
+        n = 0
+        for b in range(width):
+            if due[rows[k], b]:
+                for s in range(members.shape[1]):
+                    n += members[row0 + rows[k], s, b] > 0
+        starts[k + 1] = starts[k] + n
+    total = starts[-1]
+    slot, bridge = np.empty(total, np.int64), np.empty(total, np.int64)
+    size, hosts = np.empty(total, np.int64), np.empty((total, width), np.bool_)
+    for k in range(rows.shape[0]):
+        found = portions(members[row0 + rows[k]], due[rows[k]])
+        lo, hi = starts[k], starts[k + 1]
+        slot[lo:hi], bridge[lo:hi], size[lo:hi], hosts[lo:hi] = found
+    return slot, bridge, size, hosts, starts

@@ -218,3 +218,32 @@ def hot_bridges(load: Any, pending: Any, limit: Any, available: Any, cooled: Any
                     max((load[r, b, 1] + pending[r, b, 1]) / limit[b, 1],
                         (load[r, b, 2] + pending[r, b, 2]) / limit[b, 2]))
             out[r, b] = available[r, b] and cooled[r, b] and s >= hot
+
+
+@jit
+def rebalance_rows(kind: int, p: Any, rng: Any, draws: int, load: Any, pending: Any,
+                   limit: Any, inv: Any, cap: Any, age: Any, interval: float, region: Any,
+                   recent: Any, available: Any, open_new: Any, cooled: Any, hot: float,
+                   max_moves: int, rows: Any, starts: Any, p_bridge: Any, p_members: Any,
+                   hosts: Any, cp: Any, out_portion: Any, out_target: Any, moves: Any,
+                   out_rebalanced: Any, rebalanced: Any) -> None:
+    """``rebalance`` of rows ``rows`` of a view, in that order, for a policy never asked.
+    Row k's portions are ``starts[k]:starts[k + 1]`` of ``p_bridge``, ``p_members`` and
+    ``hosts``, and its ``cooled`` bridges ``cooled[k]``. Its ``moves[k]`` moves are written from
+    ``starts[k]`` on in ``out_portion`` (indices within the row's portions) and ``out_target``,
+    and its ``rebalanced[k]`` bridges that shed load in ``out_rebalanced[k]``. Each row's plan
+    sees ``load[r] + pending[r]`` as the per-row call does (``migration.rebalance_moves``)."""
+    bridges = load.shape[1]
+    for k in range(rows.shape[0]):
+        r, lo, hi = rows[k], starts[k], starts[k + 1]
+        work = load[r] + pending[r]
+        st = np.zeros(STATE, np.int64)
+        order = np.zeros(bridges, np.int64)
+        elig = np.zeros(bridges, np.bool_)
+        pend, cost = np.zeros((bridges, 3)), np.zeros((bridges, 3))
+        rebalance(kind, p, False, rng, draws, load[r], limit, inv, cap, age[r], interval,
+                  region, recent[r], available[r], open_new[r], cooled[k], hot, max_moves,
+                  p_bridge[lo:hi],
+                  p_members[lo:hi], hosts[lo:hi], cp, work, st, NOT_GIVEN, order, elig,
+                  pend, cost, out_portion[lo:hi], out_target[lo:hi], out_rebalanced[k])
+        moves[k], rebalanced[k] = st[S_MOVES], st[S_DONE]

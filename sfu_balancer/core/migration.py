@@ -51,7 +51,7 @@ class MigrationPlan:
 _ROW0 = np.zeros(1, dtype=np.int64)
 
 
-def _asks(policy: Policy) -> bool:
+def asked_from_python(policy: Policy) -> bool:
     """Whether the policy must be asked from Python: no kernel, or per-row state (the kernel
     call of ``Policy.choose`` on a one-row view is what such a policy's state expects)."""
     return policy.kind == EXTERNAL or type(policy).kernel_state is not Policy.kernel_state
@@ -133,14 +133,60 @@ def rebalance_moves(
     p_hosts = np.ascontiguousarray(hosts, dtype=np.bool_).reshape(len(bridges), width)
     given = _kernels.NOT_GIVEN
     while _kernels.rebalance(
-            policy.kind, f64(policy.kernel_params()), _asks(policy), rng, policy.draws(),
-            *r.args, np.ascontiguousarray(view.available[row]),
+            policy.kind, f64(policy.kernel_params()), asked_from_python(policy), rng,
+            policy.draws(), *r.args, np.ascontiguousarray(view.available[row]),
             np.ascontiguousarray(view.open_for_new[row]), cooled, float(config.hot_stress),
             int(config.max_moves), p_bridge, p_members, p_hosts, r.cp, r.work, r.st, given,
             order, r.elig, r.pend, r.cost, r.portion, r.target, shed) == _kernels.ASK:
         given = r.ask(policy, costs, rng)
     moves = int(r.st[_kernels.S_MOVES])
     return r.portion[:moves], r.target[:moves], shed[:int(r.st[_kernels.S_DONE])]
+
+
+@dataclass(frozen=True)
+class RowPortions:
+    """The room portions of several rows of a view, one row after the other: row
+    ``rows[k]``'s are ``starts[k]:starts[k + 1]`` (portion i: ``members[i]`` on ``bridges[i]``,
+    its room on the bridges ``hosts[i]``)."""
+
+    rows: IntArray  # (K,)
+    starts: IntArray  # (K + 1,)
+    bridges: IntArray  # (P,)
+    members: IntArray  # (P,)
+    hosts: BoolArray  # (P, B)
+
+
+def rebalance_moves_rows(view: FleetView, portions: RowPortions, last_rebalanced: FloatArray,
+                         now: float, policy: Policy, config: RoutingConfig, costs: CostTable,
+                         rng: np.random.Generator
+                         ) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray]:
+    """``rebalance_moves`` for each row of ``portions`` in turn, in one compiled call, for a
+    policy that is never asked from Python (``asked_from_python``); ``last_rebalanced``
+    (K, B) is per row k. Returns (portion, target) with row k's moves from ``starts[k]`` on
+    (portion indices within the row's portions), the moves per row, the bridges that shed
+    load (K, B) and how many per row: the same plans, drawing from ``rng`` in the same order,
+    as the per-row calls."""
+    if asked_from_python(policy):
+        raise ValueError(f"rebalance_moves_rows: policy {policy.name!r} is asked from Python; "
+                         f"call rebalance_moves per row")
+    rows, starts = portions.rows, portions.starts
+    count, width = len(rows), view.bridges
+    total = int(starts[-1]) if count else 0
+    portion, target = np.zeros(total, np.int64), np.zeros(total, np.int64)
+    moves, shed_count = np.zeros(count, np.int64), np.zeros(count, np.int64)
+    shed = np.zeros((count, width), np.int64)
+    cooled = np.ascontiguousarray(now - last_rebalanced >= config.move_cooldown_s)
+    _kernels.rebalance_rows(
+        policy.kind, f64(policy.kernel_params()), rng, policy.draws(), f64(view.load),
+        f64(view.pending), f64(view.limit), f64(view.inverse_limit), f64(view.capacity),
+        f64(view.report_age), float(view.report_interval_s), i64(view.region),
+        f64(view.recent_placements), np.ascontiguousarray(view.available, np.bool_),
+        np.ascontiguousarray(view.open_for_new, np.bool_), cooled, float(config.hot_stress),
+        int(config.max_moves), i64(rows), i64(starts), i64(portions.bridges),
+        i64(portions.members),
+        np.ascontiguousarray(portions.hosts, dtype=np.bool_).reshape(total, width),
+        costs.kernel_params(), portion, target, moves, shed, shed_count)
+    return portion, target, moves, shed, shed_count
 
 
 def drain_moves(
@@ -165,10 +211,10 @@ def drain_moves(
     order = np.zeros(len(bridges), dtype=np.int64)
     given = _kernels.NOT_GIVEN
     while _kernels.drain(
-            policy.kind, f64(policy.kernel_params()), _asks(policy), rng, policy.draws(),
-            *r.args, np.ascontiguousarray(view.open_for_new[row]), due, p_bridge, p_members,
-            p_hosts, r.cp, r.work, r.st, given, order, r.elig, r.pend, r.cost, r.portion,
-            r.target) == _kernels.ASK:
+            policy.kind, f64(policy.kernel_params()), asked_from_python(policy), rng,
+            policy.draws(), *r.args, np.ascontiguousarray(view.open_for_new[row]), due,
+            p_bridge, p_members, p_hosts, r.cp, r.work, r.st, given, order, r.elig, r.pend,
+            r.cost, r.portion, r.target) == _kernels.ASK:
         given = r.ask(policy, costs, rng)
     moves = int(r.st[_kernels.S_MOVES])
     return r.portion[:moves], r.target[:moves]

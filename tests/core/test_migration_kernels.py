@@ -27,7 +27,13 @@ from sfu_balancer.core import (
     plan_rebalance,
 )
 from sfu_balancer.core.load import room_streams
-from sfu_balancer.core.migration import MigrationPlan, rebalance_due, rebalance_moves
+from sfu_balancer.core.migration import (
+    MigrationPlan,
+    RowPortions,
+    rebalance_due,
+    rebalance_moves,
+    rebalance_moves_rows,
+)
 from sfu_balancer.core.model import Migration, Reason
 from sfu_balancer.core.placement import checked_choice
 
@@ -210,6 +216,60 @@ def test_a_row_of_a_larger_view_plans_as_that_row_alone() -> None:
         assert shed.tolist() == want.rebalanced
         hot_rows += bool(want.moves)
     assert hot_rows >= 3  # the comparison saw real moves
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), name=st.sampled_from(["random", "balanced",
+                                                            "power_of_d", "least_loaded"]))
+def test_many_rows_in_one_call_plan_as_row_by_row(seed: int, name: str) -> None:
+    """``rebalance_moves_rows`` (the simulator's batched form) gives each row the plan
+    ``rebalance_moves`` gives it, drawing the same uniforms in the same order."""
+    _rows_against_row_by_row(seed, name)
+
+
+def test_batched_rows_compared_real_moves() -> None:
+    assert sum(_rows_against_row_by_row(seed, "random") for seed in range(10)) > 10
+
+
+def _rows_against_row_by_row(seed: int, name: str) -> int:
+    """Plans some rows of a many-row view both ways, asserts they agree; returns the moves."""
+    fleets = [_fleet(seed + k) for k in range(12)]
+    width = fleets[0][0].bridges
+    fleets = [f for f in fleets if f[0].bridges == width]
+    view = replace(fleets[0][0], **{
+        field: np.concatenate([getattr(f[0], field) for f in fleets])
+        for field in ("load", "pending", "report_age", "available", "open_for_new",
+                      "recent_placements")})
+    rows = np.array([k for k in range(len(fleets)) if k % 3 != 1], np.int64)  # a subset
+    config = RoutingConfig(max_moves=10, hot_stress=0.9)
+    policy = _policy(name)
+    last = np.stack([fleets[k][3] for k in rows.tolist()])
+    parts = [fleets[k][2] for k in rows.tolist()]
+    starts = np.cumsum([0] + [len(p) for p in parts])
+    flat = [p for row in parts for p in row]
+    hosts = np.zeros((len(flat), width), np.bool_)
+    for i, p in enumerate(flat):
+        hosts[i, list(p.bridges)] = True
+    bridges = np.array([p.bridge for p in flat], np.int64)
+    members = np.array([p.members for p in flat], np.int64)
+    a_rng, b_rng = np.random.default_rng(seed), np.random.default_rng(seed)
+    found = RowPortions(rows, starts, bridges, members, hosts)
+    portion, target, moves, shed, shed_count = rebalance_moves_rows(
+        view, found, last, 1000.0, policy, config, COSTS, a_rng)
+    planned = 0
+    for k, r in enumerate(rows.tolist()):
+        lo, hi = starts[k], starts[k + 1]
+        want = rebalance_moves(view, r, bridges[lo:hi], members[lo:hi], hosts[lo:hi],
+                               last[k], 1000.0, policy, config, COSTS, b_rng)
+        assert portion[lo:lo + moves[k]].tolist() == want[0].tolist()
+        assert target[lo:lo + moves[k]].tolist() == want[1].tolist()
+        assert shed[k, :shed_count[k]].tolist() == want[2].tolist()
+        planned += int(moves[k])
+    assert a_rng.random() == b_rng.random()  # the same draws were consumed
+    with pytest.raises(ValueError, match="asked from Python"):
+        rebalance_moves_rows(view, found, last, 1000.0, _policy("custom"), config, COSTS,
+                             a_rng)
+    return planned
 
 
 @settings(max_examples=30, deadline=None)
