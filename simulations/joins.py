@@ -115,20 +115,31 @@ def join_tick(x_rows: Any, x_slots: Any, x_sessions: Any, x_members: Any, seed: 
     return rows, bridge, cost
 
 
+def _take_joins(e: Engine, g: Group, now: float, chunk: slice
+                ) -> tuple[tuple[np.ndarray, ...], bool, np.ndarray, np.ndarray] | None:
+    """The group's queued re-joins (the queue emptied), whether the join-rate cap applies,
+    and its (this minute's, last minute's) counts; None when the tick has no join at all."""
+    if g.extra[0].size + chunk.stop - chunk.start == 0:
+        return None
+    extra = g.extra
+    empty = np.zeros(0, dtype=np.int64)
+    g.extra = (empty, empty, empty, empty)
+    use_rate = bool(g.config.join_rate_per_min)
+    cur, old = e.rates(now) if use_rate else (_NO_RATE, _NO_RATE)
+    return extra, use_rate, cur, old
+
+
 def place_tick(e: Engine, g: Group, g_index: int, now: float,
                seen: tuple[np.ndarray, np.ndarray], chunk: slice) -> None:
     """Admit, place and apply the group's re-joins and the joins ``chunk``."""
     if g.kernel.kind == EXTERNAL:
         place_tick_by_choose(e, g, now, seen, chunk)
         return
-    joins = e.schedule.joins
-    x_rows, x_slots, x_sessions, x_members = g.extra
-    if x_rows.size + chunk.stop - chunk.start == 0:
+    taken = _take_joins(e, g, now, chunk)
+    if taken is None:
         return
-    empty = np.zeros(0, dtype=np.int64)
-    g.extra = (empty, empty, empty, empty)
-    use_rate = bool(g.config.join_rate_per_min)
-    cur, old = e.rates(now) if use_rate else (_NO_RATE, _NO_RATE)
+    (x_rows, x_slots, x_sessions, x_members), use_rate, cur, old = taken
+    joins = e.schedule.joins
     available, open_new, age = e._views(seen[1], now)
     k, m, rows = g.kernel, e.metrics, g.rows
     # The ledger's own pending total is charged in place (``add(precharged=True)`` then
@@ -147,21 +158,18 @@ def place_tick(e: Engine, g: Group, g_index: int, now: float,
 def place_tick_by_choose(e: Engine, g: Group, now: float,
                          seen: tuple[np.ndarray, np.ndarray], chunk: slice) -> None:
     """``place_tick`` through core's ``place_sequence`` (a policy without a kernel)."""
-    joins = e.schedule.joins
-    x_rows, x_slots, x_sessions, x_members = g.extra
-    count = x_rows.size + chunk.stop - chunk.start
-    if count == 0:
+    taken = _take_joins(e, g, now, chunk)
+    if taken is None:
         return
-    empty = np.zeros(0, dtype=np.int64)
-    g.extra = (empty, empty, empty, empty)
+    (x_rows, x_slots, x_sessions, x_members), use_rate, cur, old = taken
+    joins = e.schedule.joins
+    count = x_rows.size + chunk.stop - chunk.start
     bridges = e.fleet.width
     rows, slots, sessions, members = (np.empty(count, np.int64) for _ in range(4))
     rejoin = np.empty(count, np.bool_)
     room, recent_joins = (np.empty((count, bridges), np.int64),
                           np.empty((count, bridges), np.int64))
     prev = np.empty(count, np.int64)
-    use_rate = bool(g.config.join_rate_per_min)
-    cur, old = e.rates(now) if use_rate else (_NO_RATE, _NO_RATE)
     kernels.gather_joins(x_rows, x_slots, x_sessions, x_members, joins.seed, joins.slot,
                          joins.session, joins.member, chunk.start, g.rows.start, e.members, cur,
                          old, use_rate, e.head, np.empty(count, np.int64), rows, slots,

@@ -143,23 +143,10 @@ def move_portion(members: Any, r: int, s: int, src: int, dst: int, cp: Any,
 def portions(room: Any, due: Any) -> tuple[Any, Any, Any, Any]:
     """The room portions of one replica's (slots, B) member matrix ``room`` on the ``due``
     bridges, by bridge, then slot: (slot, bridge, members, the room's bridges (P, B))."""
-    slots, width = room.shape
-    n = 0
-    for b in range(width):
-        if due[b]:
-            for s in range(slots):
-                n += room[s, b] > 0
+    n = _portion_count(room, due)
     slot, bridge = np.empty(n, np.int64), np.empty(n, np.int64)
-    size, hosts = np.empty(n, np.int64), np.empty((n, width), np.bool_)
-    i = 0
-    for b in range(width):
-        if due[b]:
-            for s in range(slots):
-                if room[s, b] > 0:
-                    slot[i], bridge[i], size[i] = s, b, room[s, b]
-                    for c in range(width):
-                        hosts[i, c] = room[s, c] > 0
-                    i += 1
+    size, hosts = np.empty(n, np.int64), np.empty((n, room.shape[1]), np.bool_)
+    _fill_portions(room, due, slot, bridge, size, hosts, 0)
     return slot, bridge, size, hosts
 
 
@@ -169,20 +156,38 @@ def portions_rows(members: Any, row0: int, rows: Any, due: Any
     """``portions`` of rows ``row0 + rows[k]`` of ``members`` on the bridges ``due[rows[k]]``,
     one row after the other: (slot, bridge, members, hosts, starts), row k's portions being
     ``starts[k]:starts[k + 1]``."""
-    width = members.shape[2]
     starts = np.zeros(rows.shape[0] + 1, np.int64)
     for k in range(rows.shape[0]):
-        n = 0
-        for b in range(width):
-            if due[rows[k], b]:
-                for s in range(members.shape[1]):
-                    n += members[row0 + rows[k], s, b] > 0
-        starts[k + 1] = starts[k] + n
+        starts[k + 1] = starts[k] + _portion_count(members[row0 + rows[k]], due[rows[k]])
     total = starts[-1]
     slot, bridge = np.empty(total, np.int64), np.empty(total, np.int64)
-    size, hosts = np.empty(total, np.int64), np.empty((total, width), np.bool_)
+    size, hosts = np.empty(total, np.int64), np.empty((total, members.shape[2]), np.bool_)
     for k in range(rows.shape[0]):
-        found = portions(members[row0 + rows[k]], due[rows[k]])
-        lo, hi = starts[k], starts[k + 1]
-        slot[lo:hi], bridge[lo:hi], size[lo:hi], hosts[lo:hi] = found
+        _fill_portions(members[row0 + rows[k]], due[rows[k]], slot, bridge, size, hosts,
+                       starts[k])
     return slot, bridge, size, hosts, starts
+
+
+@jit
+def _portion_count(room: Any, due: Any) -> int:
+    n = 0
+    for b in range(room.shape[1]):
+        if due[b]:
+            for s in range(room.shape[0]):
+                n += room[s, b] > 0
+    return n
+
+
+@jit
+def _fill_portions(room: Any, due: Any, slot: Any, bridge: Any, size: Any, hosts: Any,
+                   i: int) -> None:
+    """Writes the portions from index ``i`` on, in ``portions``' order."""
+    slots, width = room.shape
+    for b in range(width):
+        if due[b]:
+            for s in range(slots):
+                if room[s, b] > 0:
+                    slot[i], bridge[i], size[i] = s, b, room[s, b]
+                    for c in range(width):
+                        hosts[i, c] = room[s, c] > 0
+                    i += 1

@@ -49,33 +49,15 @@ def _move(row: Any, bridge: Any, cost: Any, placed_at: Any, settled: Any, src: i
 
 @jit
 def settle(row: Any, bridge: Any, cost: Any, placed_at: Any, settled: Any, n: int,
-           measured_at: Any, now: float, rampup_s: float, window_s: float) -> tuple[int, bool]:
+           measured_at: Any, now: float, rampup_s: float, window_s: float, total: bool,
+           out: Any) -> int:
     """Settle entries that a report measured at ``measured_at[row, bridge]`` shows (measured
     at least ``rampup_s`` after the placement), then drop entries both settled and placed at
-    or before ``now - window_s``. Returns (new count, whether any entry newly settled)."""
-    newly = False
-    keep = 0
-    oldest = now - window_s
-    for i in range(n):
-        if not settled[i] and measured_at[row[i], bridge[i]] >= placed_at[i] + rampup_s:
-            settled[i] = True
-            newly = True
-        if settled[i] and placed_at[i] <= oldest:
-            continue
-        if keep != i:
-            _move(row, bridge, cost, placed_at, settled, i, keep)
-        keep += 1
-    return keep, newly
-
-
-@jit
-def settle_pending(row: Any, bridge: Any, cost: Any, placed_at: Any, settled: Any, n: int,
-                   measured_at: Any, now: float, rampup_s: float, window_s: float,
-                   out: Any) -> int:
-    """``settle``, and ``out`` (R, B, 3) = ``pending`` of the entries it keeps, in the same
-    pass (the kept entries in their order: the same floats as ``pending`` after ``settle``).
-    Returns the new count."""
-    out[:] = 0.0
+    or before ``now - window_s``. With ``total``, ``out`` (R, B, 3) becomes ``pending`` of the
+    entries kept, in the same pass (kept entries in their order: the same floats as
+    ``pending`` afterwards). Returns the new count."""
+    if total:
+        out[:] = 0.0
     keep = 0
     oldest = now - window_s
     for i in range(n):
@@ -85,7 +67,7 @@ def settle_pending(row: Any, bridge: Any, cost: Any, placed_at: Any, settled: An
             continue
         if keep != i:
             _move(row, bridge, cost, placed_at, settled, i, keep)
-        if not settled[keep]:
+        if total and not settled[keep]:
             for k in range(3):
                 out[row[keep], bridge[keep], k] += cost[keep, k]
         keep += 1

@@ -12,9 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from ._jit import U_FALLBACK, U_PICK, U_STICKY, jit, jit_inline, limits, pick_min, stress3
+from ._jit import U_FALLBACK, U_STICKY, jit, jit_inline, limits, pick_min, stress3
 from .model import REASON_INDEX, Reason
-from .policies.kernels import BALANCED, EXTERNAL, GIVEN, RANDOM, choose_row, random_pick
+from .policies.kernels import (
+    BALANCED,
+    EXTERNAL,
+    GIVEN,
+    choose_by_mask,
+    choose_row,
+    reads_only_the_mask,
+)
 
 STICKY = REASON_INDEX[Reason.STICKY]
 NEW_ROOM = REASON_INDEX[Reason.NEW_ROOM]
@@ -183,8 +190,8 @@ def place_limited(limit: Any, inv: Any, kind: int, p: Any, cursor: Any, u: Any, 
             else:
                 if kind == BALANCED:
                     growth_row(room, total, table, cfg, growth)
-                if kind == RANDOM:  # binds no row arrays (read choose_row)
-                    bridge = random_pick(u[j, U_PICK], elig)
+                if reads_only_the_mask(kind):  # binds no row arrays (read choose_row)
+                    bridge = choose_by_mask(kind, cursor, r, u[j], elig)
                 else:
                     bridge = choose_row(kind, p, cursor, r, u[j], load[r], pend[r], inv, cap,
                                         age[r], interval, region, recent[r], elig, cost, growth,

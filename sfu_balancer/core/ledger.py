@@ -27,6 +27,7 @@ from . import _ledger_kernels as _kernels
 from .load import FloatArray, IntArray
 
 BoolArray = NDArray[np.bool_]
+_NO_TOTAL = np.zeros((0, 0, 3))  # settle's ``out`` when no pending total is kept
 
 
 class PendingLedger:
@@ -115,14 +116,11 @@ class PendingLedger:
         it every tick, and some entry settles in most ticks)."""
         if self._n == 0:
             return
-        seen = np.ascontiguousarray(measured_at, dtype=np.float64)
-        if self._pending_cache is not None:
-            self._n = _kernels.settle_pending(*self._entries(), self._n, seen, float(now),
-                                              self.rampup_s, self.recent_window_s,
-                                              self._pending_cache)
-            return
-        self._n, _ = _kernels.settle(*self._entries(), self._n, seen, float(now),
-                                     self.rampup_s, self.recent_window_s)
+        cache = self._pending_cache
+        self._n = _kernels.settle(
+            *self._entries(), self._n, np.ascontiguousarray(measured_at, dtype=np.float64),
+            float(now), self.rampup_s, self.recent_window_s, cache is not None,
+            _NO_TOTAL if cache is None else cache)
 
     def forget_bridge(self, bridge: int) -> None:
         """Drop every charge on ``bridge`` (it failed or left the fleet)."""

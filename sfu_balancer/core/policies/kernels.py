@@ -131,9 +131,18 @@ def balanced(p: Any, u: Any, load: Any, pend: Any, inv: Any, age: Any, interval:
 
 
 @jit_inline
-def random_pick(u: float, elig: Any) -> int:
-    """random: a uniformly random eligible bridge."""
-    return pick_any(elig, u)
+def reads_only_the_mask(kind: int) -> bool:
+    """random and round_robin choose from the eligible bridges, a uniform and round_robin's
+    cursor alone, reading none of the row's load arrays (``choose_by_mask``)."""
+    return kind in (RANDOM, ROUND_ROBIN)
+
+
+@jit_inline
+def choose_by_mask(kind: int, cursor: Any, r: int, u: Any, elig: Any) -> int:
+    """``choose_row`` for a kind that ``reads_only_the_mask``, binding only these arrays."""
+    if kind == ROUND_ROBIN:
+        return round_robin(cursor, r, u, elig)
+    return pick_any(elig, u[U_PICK])  # random: a uniformly random eligible bridge
 
 
 @jit_inline
@@ -142,8 +151,10 @@ def choose_row(kind: int, p: Any, cursor: Any, r: int, u: Any, load: Any, pend: 
                cost: Any, growth: Any, preg: int) -> int:
     """The row's choice under policy ``kind``. Inlined, it binds every array argument, and
     numba reference-counts each binding (two atomic operations): a caller in a per-join loop
-    should call a rule that reads no row arrays (``random_pick``) directly for that kind (in
-    the placement kernel, a third of its time per join for ``random``)."""
+    calls ``choose_by_mask`` instead for a kind that ``reads_only_the_mask`` (in the placement
+    kernel, the bindings were a third of its time per join for ``random``)."""
+    if reads_only_the_mask(kind):
+        return choose_by_mask(kind, cursor, r, u, elig)
     if kind == BALANCED:
         return balanced(p, u, load, pend, inv, age, interval, region, elig, cost, growth, preg)
     if kind == LEAST_LOADED:
@@ -154,10 +165,6 @@ def choose_row(kind: int, p: Any, cursor: Any, r: int, u: Any, load: Any, pend: 
         return region_aware(p, u, load, pend, inv, region, elig, cost, preg)
     if kind == FILL_FIRST:
         return fill_first(p, u, load, pend, inv, elig, cost)
-    if kind == ROUND_ROBIN:
-        return round_robin(cursor, r, u, elig)
-    if kind == RANDOM:
-        return random_pick(u[U_PICK], elig)
     if kind == JICOFO:
         return jicofo_single(p, u, load, cap, region, recent, elig, preg)
     return -1
