@@ -97,7 +97,7 @@ def join_tick(x_rows: Any, x_slots: Any, x_sessions: Any, x_members: Any, seed: 
     kernels.gather_joins(x_rows, x_slots, x_sessions, x_members, seed, slot, session, member,
                          lo, row0, members, rate_cur, rate_prev, use_rate, head,
                          np.empty(n, np.int64), rows, slots, sess, mems, rejoin, room, rates,
-                         prev)
+                         prev, where, tag)
     u = np.empty((n, draws))  # numpy's rng.random((n, draws)): the same stream, row-major
     for j in range(n):
         for k in range(draws):
@@ -173,7 +173,7 @@ def place_tick_by_choose(e: Engine, g: Group, now: float,
     kernels.gather_joins(x_rows, x_slots, x_sessions, x_members, joins.seed, joins.slot,
                          joins.session, joins.member, chunk.start, g.rows.start, e.members, cur,
                          old, use_rate, e.head, np.empty(count, np.int64), rows, slots,
-                         sessions, members, rejoin, room, recent_joins, prev)
+                         sessions, members, rejoin, room, recent_joins, prev, e.where, e.tag)
     seq = JoinSequence(rows=rows, room_members=room, room_recent_joins=recent_joins, prev=prev,
                        region=np.full(count, -1, dtype=np.int64),
                        tiers=np.full(count, STANDARD, dtype=np.int64))

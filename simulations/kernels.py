@@ -25,9 +25,13 @@ import numpy as np
 from sfu_balancer.core._jit import jit
 
 from .lifecycle import DRAINING, PROVISIONING, SERVING
+from .prefetch import prefetch
 from .rooms import change_rooms, move_portion
 
 TAG = 128  # tag = room slot × TAG + member index (members are int8 in the schedule: < 128)
+# Events ahead whose state rows are prefetched (prefetch.py): far enough for the line to
+# arrive before its event is reached, near enough that it is still cached then.
+AHEAD = 16
 
 
 @jit
@@ -41,6 +45,10 @@ def leave_tick(seed: Any, slot: Any, session: Any, lo: int, hi: int, groups: int
     n = 0
     for g in range(groups):
         for i in range(lo, hi):
+            a = i + AHEAD
+            if a < hi:  # the session's bridge, then the room's members (change_rooms)
+                prefetch(where, (seed[a] + g * seeds, session[a]))
+                prefetch(members, (seed[a] + g * seeds, slot[a], 0))
             r, s, q = seed[i] + g * seeds, slot[i], session[i]
             b = where[r, q]
             if b < 0:
@@ -57,14 +65,26 @@ def gather_joins(x_rows: Any, x_slots: Any, x_sessions: Any, x_members: Any, see
                  slot: Any, session: Any, member: Any, lo: int, row0: int, members: Any,
                  rate_cur: Any, rate_prev: Any, use_rate: bool, head: Any, link: Any,
                  rows: Any, slots: Any, sess: Any, mems: Any, rejoin: Any, room: Any,
-                 rates: Any, prev: Any) -> None:
+                 rates: Any, prev: Any, where: Any, tag: Any) -> None:
     """Core's ``JoinSequence`` inputs for one group: re-joins first, then joins ``lo:`` (as
     many as ``rows`` holds after the re-joins), with each join's session slot and member index
     (``sess``, ``mems``) for ``apply_joins``. ``prev`` = the latest earlier join of the same
     (row, slot) (``JoinSequence.link``), found on the chain of the row's joins that starts at
-    ``head[row0 + row]`` (all -1 on entry and on return) and runs through ``link``."""
-    extra = x_rows.shape[0]
-    for j in range(rows.shape[0]):
+    ``head[row0 + row]`` (all -1 on entry and on return) and runs through ``link``. The
+    ``where`` and ``tag`` lines that ``apply_joins`` writes are prefetched here, with the
+    room's members."""
+    extra, n = x_rows.shape[0], rows.shape[0]
+    for j in range(n):
+        a = j + AHEAD
+        if a < n:
+            if a < extra:
+                pr, ps, pq = row0 + x_rows[a], x_slots[a], x_sessions[a]
+            else:
+                i = lo + a - extra
+                pr, ps, pq = row0 + seed[i], slot[i], session[i]
+            prefetch(members, (pr, ps, 0))
+            prefetch(where, (pr, pq))
+            prefetch(tag, (pr, pq))
         if j < extra:
             r, s, q, m = x_rows[j], x_slots[j], x_sessions[j], x_members[j]
         else:

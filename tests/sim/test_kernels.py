@@ -205,7 +205,8 @@ def test_gather_and_apply_joins_equal_the_numpy_forms(seed: int) -> None:
         [np.empty((j, b), np.int64), np.empty((j, b), np.int64), np.empty(j, np.int64)]
     last = np.full(seeds + 1, -1, np.int64)
     kernels.gather_joins(x_rows, x_slots, x_sessions, x_members, seed_, slot, session, member,
-                         0, 1, members, cur, old, True, last, np.empty(j, np.int64), *out)
+                         0, 1, members, cur, old, True, last, np.empty(j, np.int64), *out,
+                         where, tag)
     rows, g_slots, sess, mems, rejoin, room, rate, prev = out
     assert np.array_equal(rows, np.concatenate([x_rows, seed_]))
     assert np.array_equal(g_slots, np.concatenate([x_slots, slot]))
