@@ -14,11 +14,10 @@ run first loads the engine's compiled code (numba's on-disk cache): a one-time c
 throughput. The batched figure defaults to 4,096 replicas (the per-tick Python work is then
 amortised; 2,048 give ~10 % less); 256 replicas are printed as well.
 
-Figures, history and where the time goes: docs/performance.md. On 2026-12-01 evening
-(2-core VM, ``taskset -c 1``, a slow host: SimPy at 50-58 k events/s instead of ~105 k) the
-4,096-replica engine gave 2.09-2.93 M events/s and 35.9-45.4x SimPy in four runs at
-68fabf5, against 1.69 and 2.45 M, 29.1x and 27.1x, for the code before (1a59712) in
-between: 30x is met, 5 M is not.
+Figures, history and where the time goes: docs/performance.md. On 2026-12-01 late evening
+(2-core VM, ``taskset -c 1``) four runs at 569bacc and 37d1e62 gave 5.73-7.35 M events/s
+(medians of 3) and 56-66x SimPy, against 4.48 and 5.12 M for the code before them (142b6bb):
+both targets are met.
 
 The memory check runs in a child process of its own (nothing else ran in it), and its peak
 resident set is read with getrusage(RUSAGE_CHILDREN) once the child has exited.
