@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -40,6 +41,7 @@ from sfu_balancer.core.policies import FleetView, Policy
 
 from . import kernels
 from .fleet import DRAINING, FAILED, SERVING, Fleet
+from .generator_cell import generator_cell
 from .joins import KernelInputs, place_tick
 from .metrics import Metrics
 from .moves import apply_failure, migrate
@@ -57,6 +59,7 @@ class Group:
     config: RoutingConfig
     ledger: PendingLedger
     rng: np.random.Generator
+    rng_cell: Any  # ``rng`` for the compiled join tick (generator_cell.py)
     last_rebalanced: np.ndarray  # (S, B)
     extra: tuple[np.ndarray, ...]  # (row, slot, session, member) of the re-joins queued
     kernel: KernelInputs  # what core's placement kernel reads of the group (joins.py)
@@ -80,6 +83,7 @@ class Engine:
         root = np.random.default_rng([seed, 0xF1EE7])
         self.fleet = Fleet(scenario, self.replicas, self.seeds, root)
         self.noise_rng = np.random.default_rng([seed, 0x401CE])
+        self.noise_cell = generator_cell(self.noise_rng)
         b = self.fleet.width
         self.costs = scenario.costs
         self.members = np.zeros((self.replicas, schedule.slots, b), dtype=np.int8)
@@ -100,10 +104,11 @@ class Engine:
             config = scenario.config_for(name)
             policy = config.build_policy()
             policy.reset(self.seeds)
+            rng = np.random.default_rng([seed, g])
             self.groups.append(Group(
                 name, slice(g * self.seeds, (g + 1) * self.seeds), policy, config,
                 PendingLedger(self.seeds, b, config.rampup_s, config.recent_window_s),
-                np.random.default_rng([seed, g]), np.full((self.seeds, b), -np.inf),
+                rng, generator_cell(rng), np.full((self.seeds, b), -np.inf),
                 (empty, empty, empty, empty),
                 KernelInputs.build(policy, config, self.costs.table, self.seeds,
                                    self.fleet.capacity),
@@ -169,7 +174,7 @@ class Engine:
         sched, fleet, sim = self.schedule, self.fleet, self.scenario.sim
         now = (k + 1) * sched.tick_s
         fleet.bring_up(now)
-        seen = fleet.report(now, self.true_load, self.noise_rng)
+        seen = fleet.report(now, self.true_load, self.noise_cell)
         for g in self.groups:
             g.ledger.settle(seen[1][g.rows], now)
         while self.events and self.events[0].at_s <= now:

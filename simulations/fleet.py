@@ -17,6 +17,8 @@ Rules:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import kernels
@@ -73,11 +75,12 @@ class Fleet:
         result: np.ndarray = (self.state == SERVING) | (self.state == DRAINING)
         return result
 
-    def report(self, now: float, true_load: np.ndarray, rng: np.random.Generator
+    def report(self, now: float, true_load: np.ndarray, rng_cell: Any
                ) -> tuple[np.ndarray, np.ndarray]:
-        """Bridges due measure their true load; returns what the balancer sees (load, at)."""
-        kernels.report(now, self.next_due, self.state, self.interval, true_load, self.noise, rng,
-                       self.reported, self.measured_at)
+        """Bridges due measure their true load, with noise drawn from the generator in
+        ``rng_cell`` (``generator_cell``); returns what the balancer sees (load, at)."""
+        kernels.report(now, self.next_due, self.state, self.interval, true_load, self.noise,
+                       rng_cell, self.reported, self.measured_at)
         if self.delay_ticks == 0:
             return self.reported, self.measured_at
         self._history.append((self.reported.copy(), self.measured_at.copy()))

@@ -78,7 +78,7 @@ class KernelInputs:
 def join_tick(x_rows: Any, x_slots: Any, x_sessions: Any, x_members: Any, seed: Any,
               slot: Any, session: Any, member: Any, lo: int, hi: int, row0: int,
               members: Any, rate_cur: Any, rate_prev: Any, use_rate: bool, head: Any,
-              rng: Any, draws: int, limit: Any, inv: Any, kind: int, p: Any, cursor: Any,
+              rng_cell: Any, draws: int, limit: Any, inv: Any, kind: int, p: Any, cursor: Any,
               load: Any, pend: Any, recent: Any, cap: Any, age: Any, interval: float,
               avail: Any, open_new: Any, region: Any, reserve: float, cfg: Any, table: Any,
               where: Any, tag: Any, count: Any, true_load: Any, split: Any, cp: Any,
@@ -98,7 +98,9 @@ def join_tick(x_rows: Any, x_slots: Any, x_sessions: Any, x_members: Any, seed: 
                          lo, row0, members, rate_cur, rate_prev, use_rate, head,
                          np.empty(n, np.int64), rows, slots, sess, mems, rejoin, room, rates,
                          prev, where, tag)
-    u = np.empty((n, draws))  # numpy's rng.random((n, draws)): the same stream, row-major
+    # numpy's rng.random((n, draws)) of the group's generator: the same stream, row-major
+    rng = rng_cell[0]
+    u = np.empty((n, draws))
     for j in range(n):
         for k in range(draws):
             u[j, k] = rng.random()
@@ -147,7 +149,7 @@ def place_tick(e: Engine, g: Group, g_index: int, now: float,
     placed, bridge, cost = join_tick(
         x_rows, x_slots, x_sessions, x_members, joins.seed, joins.slot, joins.session,
         joins.member, chunk.start, chunk.stop, rows.start, e.members, cur, old, use_rate,
-        e.head, g.rng, k.draws, k.limit, k.inverse, k.kind, k.params, k.state,
+        e.head, g.rng_cell, k.draws, k.limit, k.inverse, k.kind, k.params, k.state,
         seen[0][rows], g.ledger.pending(), g.ledger.recent_counts(now), e.fleet.capacity,
         age[rows], e.fleet.interval, available[rows], open_new[rows], e.fleet.region,
         k.reserve, k.cfg, GROWTH_TABLE, e.where, e.tag, e.count, e.true_load, e.split,

@@ -171,12 +171,13 @@ def move_rooms(gr: int, slots: Any, srcs: Any, dsts: Any, members: Any, where: A
 
 @jit
 def report(now: float, next_due: Any, state: Any, interval: float, true_load: Any,
-           noise: float, rng: Any, reported: Any, measured_at: Any) -> None:
+           noise: float, rng_cell: Any, reported: Any, measured_at: Any) -> None:
     """Due live bridges measure their true load × max(1 + noise·z, 0), z standard normal
-    from ``rng``, one per due bridge in row-major order: one factor for the report's CPU and
-    bandwidth alike, since a bridge's CPU and both bandwidths all follow the packet rate it
-    forwards (its error is one error of that rate, not three independent ones). Every late
-    phase moves past ``now``."""
+    from the generator in ``rng_cell`` (``generator_cell``), one per due bridge in row-major
+    order: one factor for the report's CPU and bandwidth alike, since a bridge's CPU and both
+    bandwidths all follow the packet rate it forwards (its error is one error of that rate,
+    not three independent ones). Every late phase moves past ``now``."""
+    rng = rng_cell[0]
     for r in range(state.shape[0]):
         for b in range(state.shape[1]):
             if not now >= next_due[r, b]:

@@ -17,6 +17,7 @@ from sfu_balancer.core.model import REASON_INDEX, Reason
 from simulations import kernels, rooms
 from simulations.costmodel import CostModel
 from simulations.fleet import DRAINING, FAILED, OFF, PROVISIONING, SERVING
+from simulations.generator_cell import generator_cell
 from simulations.joins import IS_SPLIT, NEW_ROOM
 
 COSTS = CostModel(CostTable(last_n=5))
@@ -303,7 +304,8 @@ def test_report_views_and_sample_equal_the_numpy_forms(seed: int, noise: float,
     ref = [a.copy() for a in (next_due, reported, at)]
     a_rng, b_rng = np.random.default_rng(seed), np.random.default_rng(seed)
     _numpy_report(7.0, ref[0], state, 5.0, true_load, noise, a_rng, ref[1], ref[2])
-    kernels.report(7.0, next_due, state, 5.0, true_load, noise, b_rng, reported, at)
+    kernels.report(7.0, next_due, state, 5.0, true_load, noise, generator_cell(b_rng), reported,
+                   at)
     for got, want in zip((next_due, reported, at), ref, strict=True):
         assert np.array_equal(got, want)
     assert a_rng.random() == b_rng.random()  # the same draws were consumed
