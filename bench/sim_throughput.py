@@ -15,9 +15,9 @@ throughput. The batched figure defaults to 4,096 replicas (the per-tick Python w
 amortised; 2,048 give ~10 % less); 256 replicas are printed as well.
 
 Figures, history and where the time goes: docs/performance.md. On 2026-12-01 late evening
-(2-core VM, ``taskset -c 1``) four runs at 569bacc and 37d1e62 gave 5.73-7.35 M events/s
-(medians of 3) and 56-66x SimPy, against 4.48 and 5.12 M for the code before them (142b6bb):
-both targets are met.
+(2-core VM, ``taskset -c 1``) five runs at 569bacc, 37d1e62 and 20a5eb9 gave 5.73-7.41 M
+events/s (medians of 3) and 56-66x SimPy, against 4.48 and 5.12 M for the code before them
+(142b6bb): both targets are met.
 
 The memory check runs in a child process of its own (nothing else ran in it), and its peak
 resident set is read with getrusage(RUSAGE_CHILDREN) once the child has exited.
