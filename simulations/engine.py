@@ -59,7 +59,6 @@ class Group:
     config: RoutingConfig
     ledger: PendingLedger
     rng: np.random.Generator
-    rng_cell: Any  # ``rng`` for the compiled join tick (generator_cell.py)
     last_rebalanced: np.ndarray  # (S, B)
     extra: tuple[np.ndarray, ...]  # (row, slot, session, member) of the re-joins queued
     kernel: KernelInputs  # what core's placement kernel reads of the group (joins.py)
@@ -67,10 +66,12 @@ class Group:
     # the config's thresholds, read every tick (views, utilization): built once, not per read
     thresholds: Thresholds = field(init=False)
     threshold_array: np.ndarray = field(init=False)
+    rng_cell: Any = field(init=False)  # ``rng`` for the compiled join tick (generator_cell.py)
 
     def __post_init__(self) -> None:
         self.thresholds = self.config.thresholds
         self.threshold_array = self.thresholds.as_array()
+        self.rng_cell = generator_cell(self.rng)
 
 
 class Engine:
@@ -104,11 +105,10 @@ class Engine:
             config = scenario.config_for(name)
             policy = config.build_policy()
             policy.reset(self.seeds)
-            rng = np.random.default_rng([seed, g])
             self.groups.append(Group(
                 name, slice(g * self.seeds, (g + 1) * self.seeds), policy, config,
                 PendingLedger(self.seeds, b, config.rampup_s, config.recent_window_s),
-                rng, generator_cell(rng), np.full((self.seeds, b), -np.inf),
+                np.random.default_rng([seed, g]), np.full((self.seeds, b), -np.inf),
                 (empty, empty, empty, empty),
                 KernelInputs.build(policy, config, self.costs.table, self.seeds,
                                    self.fleet.capacity),

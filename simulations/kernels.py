@@ -47,8 +47,9 @@ def leave_tick(seed: Any, slot: Any, session: Any, lo: int, hi: int, groups: int
         for i in range(lo, hi):
             a = i + AHEAD
             if a < hi:  # the session's bridge, then the room's members (change_rooms)
-                prefetch(where, (seed[a] + g * seeds, session[a]))
-                prefetch(members, (seed[a] + g * seeds, slot[a], 0))
+                ar = seed[a] + g * seeds
+                prefetch(where, (ar, session[a]))
+                prefetch(members, (ar, slot[a], 0))
             r, s, q = seed[i] + g * seeds, slot[i], session[i]
             b = where[r, q]
             if b < 0:
@@ -75,16 +76,12 @@ def gather_joins(x_rows: Any, x_slots: Any, x_sessions: Any, x_members: Any, see
     room's members."""
     extra, n = x_rows.shape[0], rows.shape[0]
     for j in range(n):
-        a = j + AHEAD
-        if a < n:
-            if a < extra:
-                pr, ps, pq = row0 + x_rows[a], x_slots[a], x_sessions[a]
-            else:
-                i = lo + a - extra
-                pr, ps, pq = row0 + seed[i], slot[i], session[i]
-            prefetch(members, (pr, ps, 0))
-            prefetch(where, (pr, pq))
-            prefetch(tag, (pr, pq))
+        if extra <= j + AHEAD < n:  # a scheduled join; re-joins (after a failure) are few
+            a = lo + j + AHEAD - extra
+            ar = row0 + seed[a]
+            prefetch(members, (ar, slot[a], 0))
+            prefetch(where, (ar, session[a]))
+            prefetch(tag, (ar, session[a]))
         if j < extra:
             r, s, q, m = x_rows[j], x_slots[j], x_sessions[j], x_members[j]
         else:

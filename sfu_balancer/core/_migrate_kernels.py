@@ -243,7 +243,7 @@ def rebalance_rows(kind: int, p: Any, rng: Any, draws: int, load: Any, pending: 
         pend, cost = np.zeros((bridges, 3)), np.zeros((bridges, 3))
         rebalance(kind, p, False, rng, draws, load[r], limit, inv, cap, age[r], interval,
                   region, recent[r], available[r], open_new[r], cooled[k], hot, max_moves,
-                  p_bridge[lo:hi],
-                  p_members[lo:hi], hosts[lo:hi], cp, work, st, NOT_GIVEN, order, elig,
-                  pend, cost, out_portion[lo:hi], out_target[lo:hi], out_rebalanced[k])
+                  p_bridge[lo:hi], p_members[lo:hi], hosts[lo:hi], cp, work, st, NOT_GIVEN,
+                  order, elig, pend, cost, out_portion[lo:hi], out_target[lo:hi],
+                  out_rebalanced[k])
         moves[k], rebalanced[k] = st[S_MOVES], st[S_DONE]
